@@ -1,0 +1,61 @@
+// squirrel config check [--json]
+#include <fmt/format.h>
+
+#include "cli/context.hpp"
+#include "cli/render.hpp"
+#include "core/error.hpp"
+
+namespace sq::cli {
+
+namespace {
+
+nlohmann::json lines_json(const config::Config& cfg, const std::vector<config::CheckLine>& lines, bool ok) {
+  auto arr = nlohmann::json::array();
+  for (const auto& l : lines)
+    arr.push_back({{"section", l.section}, {"name", l.name}, {"level", l.level}, {"detail", l.detail}});
+  return {{"config", cfg.file.string()}, {"checks", arr}, {"ok", ok}};
+}
+
+std::string render_lines(const config::Config& cfg, const std::vector<config::CheckLine>& lines) {
+  std::string out = fmt::format("config: {}\n", cfg.file.string());
+  for (const char* section : {"volumes", "destinations", "nodes", "offload"}) {
+    std::vector<const config::CheckLine*> in;
+    for (const auto& l : lines)
+      if (l.section == section) in.push_back(&l);
+    if (in.empty() && std::string(section) == "offload") continue;
+    out += fmt::format("\n{} ({})\n", section, in.size());
+    for (const auto* l : in) out += fmt::format("  {:<4}  {}  {}\n", l->level, l->name, l->detail);
+  }
+  return out;
+}
+
+void check(Context& ctx, bool json) {
+  const auto& cfg = ctx.config();
+  auto lines = config::check(cfg);
+  int fails = 0, warns = 0;
+  for (const auto& l : lines) {
+    fails += l.level == "FAIL";
+    warns += l.level == "warn";
+  }
+  ctx.exit_code = fails ? 1 : 0;
+  if (json) return print_json(lines_json(cfg, lines, fails == 0));
+  print(render_lines(cfg, lines));
+  std::string counts = fmt::format("{} volumes, {} destinations, {} nodes", cfg.volumes.size(),
+                                   cfg.destinations.size(), cfg.nodes.size());
+  if (fails) print(fmt::format("\n{} — {} problem(s), {} warning(s)\n", counts, fails, warns));
+  else if (warns) print(fmt::format("\n{} — resolvable, {} warning(s)\n", counts, warns));
+  else print(fmt::format("\n{} — all resolvable\n", counts));
+}
+
+}  // namespace
+
+void add_config_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("config", "Inspect the configuration");
+  cmd->require_subcommand(1);
+  auto json = std::make_shared<bool>(false);
+  auto* chk = cmd->add_subcommand("check", "Validate the config file and check every path it names (read-only)");
+  chk->add_flag("--json", *json, "Print JSON");
+  chk->callback([&ctx, json] { check(ctx, *json); });
+}
+
+}  // namespace sq::cli

@@ -1,0 +1,142 @@
+#pragma once
+// Strict loading of ~/.squirrel/config.toml. Every key of the documented
+// schema is parsed and validated now, so configs written for the reference
+// load here even where the feature comes later. Unknown keys, wrong types,
+// missing required keys and unset secrets are load errors naming file:line.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sq::config {
+
+struct Hook {
+  std::vector<std::string> command;
+  std::int64_t timeout_ns = 3600LL * 1000000000LL;
+  std::optional<std::int64_t> interval_ns;
+};
+
+struct Volume {
+  std::string name;
+  std::filesystem::path path;  // absolute, ~ expanded, lexically normal
+  std::vector<std::string> sync_to;
+  std::optional<std::int64_t> sync_every_ns;
+  std::optional<std::int64_t> index_every_ns;
+  std::vector<std::string> offload_requires;
+  // 30 days unless configured; "off" gives nullopt (no staleness limit).
+  std::optional<std::int64_t> offload_max_evidence_age_ns = 30LL * 86400LL * 1000000000LL;
+  std::optional<Hook> hook;
+  int line = 0;  // where the table was declared, for messages
+};
+
+struct Crypt {
+  std::string password;
+  std::optional<std::string> password2;
+  bool obscured = false;
+};
+
+struct Destination {
+  std::string name;
+  std::string type;    // local | sftp | s3 | b2 | gcs | kopia | restic
+  std::string root;    // for local/kopia/restic an absolute path, else a remote sub-path
+  std::string layout;  // mirror | content-addressed | packed ("" for kopia/restic)
+  std::optional<int> concurrency;
+  std::optional<int> checkers;
+  std::optional<std::int64_t> verify_every_ns;
+  // packed knobs (defaults applied only for the packed layout)
+  std::optional<std::int64_t> pack_threshold;
+  std::optional<std::int64_t> pack_size;
+  std::optional<int> zstd_level;
+  // sftp
+  std::string host, user;
+  std::optional<int> port;
+  std::optional<std::string> password;  // sftp password, kopia/restic password
+  std::optional<std::string> key_file, known_hosts_file, host_key_algorithms, hash_algo;
+  // s3 / b2 / gcs
+  std::string provider, bucket;
+  std::optional<std::string> region, endpoint, storage_class;
+  std::optional<std::string> access_key_id, secret_access_key;
+  std::optional<bool> force_path_style;
+  std::optional<std::string> account_id, application_key;
+  std::optional<std::string> service_account_file, service_account_credentials;
+  // kopia
+  std::optional<double> verify_files_percent;  // default 10 for kopia
+  std::optional<Crypt> crypt;
+  int line = 0;
+
+  // False only for layouts that can structurally never produce
+  // content-verified evidence (a mirror behind crypt).
+  bool can_ever_gate_offload() const;
+};
+
+struct Node {
+  std::string name;
+  std::string endpoint;
+  std::string bearer;
+  std::optional<std::string> cert_fingerprint;  // "sha256:<64 lowercase hex>"
+  std::string dedup_strategy = "copy";
+  std::optional<std::int64_t> pull_durability_every_ns;
+  int line = 0;
+};
+
+struct Backups {
+  bool enabled = true;
+  std::optional<std::filesystem::path> dir;  // default <dir of db>/backups
+  int keep = 7;
+  bool cloud = true;
+  int cloud_keep = 7;
+};
+
+struct Agent {
+  std::optional<std::string> listen;
+  std::optional<std::filesystem::path> db;
+  std::optional<std::filesystem::path> tls_cert, tls_key;
+  std::optional<std::string> auth_token;
+  std::map<std::string, std::string> peer_bearers;
+  std::optional<std::int64_t> scan_interval_ns;
+  std::string scan_strategy = "shallow";
+  std::optional<std::int64_t> verify_every_ns;
+};
+
+struct Config {
+  std::filesystem::path file;  // the file this was loaded from (absolute)
+  std::optional<std::filesystem::path> db;
+  std::optional<std::string> node_name;
+  std::map<std::string, Volume> volumes;
+  std::map<std::string, Destination> destinations;
+  std::map<std::string, Node> nodes;
+  Backups backups;
+  std::optional<Agent> agent;
+
+  const Volume* volume(const std::string& name) const;
+  const Destination* destination(const std::string& name) const;
+  const Node* node(const std::string& name) const;
+};
+
+// Throws sq::Error(ErrorKind::config) with a one-line message
+// "<file>:<line>: <key path>: <problem> — <what to do>" on any problem.
+// A missing file gives "no config at <path> — create one (see docs/configuration.md)".
+Config load(const std::filesystem::path& file);
+Config parse(const std::string& toml_text, const std::filesystem::path& file_for_messages);
+
+// Default config path: $SQUIRREL_CONFIG, else ~/.squirrel/config.toml.
+std::filesystem::path default_config_path();
+// ~ expansion, then absolute against the working directory, lexically normal.
+std::filesystem::path expand_path(const std::string& text);
+// Rejects a DB path with NUL, surrounding whitespace, '?', '#', "://" or a "file:" prefix.
+void validate_db_path(const std::string& path);
+
+// One line of `config check`: level is "ok", "warn" or "FAIL".
+struct CheckLine {
+  std::string section;  // volumes | destinations | nodes | offload
+  std::string name;
+  std::string level;
+  std::string detail;
+};
+// Read-only checks against the filesystem (volume paths exist and are
+// directories, empty volume dir warns, local destination roots ...).
+std::vector<CheckLine> check(const Config& cfg);
+
+}  // namespace sq::config

@@ -1,0 +1,162 @@
+#include "core/text.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+
+namespace sq {
+
+bool valid_name(std::string_view name) {
+  if (name.empty()) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name[0])) return false;
+  for (char c : name)
+    if (!alnum(c) && c != '_' && c != '-') return false;
+  return true;
+}
+
+namespace {
+
+std::optional<std::int64_t> unit_ns(std::string_view unit) {
+  if (unit == "ns") return 1;
+  if (unit == "us" || unit == "µs") return 1000;
+  if (unit == "ms") return 1000000;
+  if (unit == "s") return 1000000000LL;
+  if (unit == "m") return 60LL * 1000000000LL;
+  if (unit == "h") return 3600LL * 1000000000LL;
+  if (unit == "d") return 86400LL * 1000000000LL;
+  return std::nullopt;
+}
+
+// Reads a decimal number (digits with an optional fraction) at the front of s.
+std::optional<double> take_number(std::string_view& s) {
+  std::size_t i = 0;
+  while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  std::string num(s.substr(0, i));
+  if (num == "." || std::count(num.begin(), num.end(), '.') > 1) return std::nullopt;
+  s.remove_prefix(i);
+  if (i > 30) return std::nullopt;  // no real duration or size needs more digits
+  return std::strtod(num.c_str(), nullptr);
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_duration_ns(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  if (s == "0") return 0;
+  double total = 0;
+  while (!s.empty()) {
+    auto n = take_number(s);
+    if (!n) return std::nullopt;
+    std::size_t j = 0;
+    while (j < s.size() && !((s[j] >= '0' && s[j] <= '9') || s[j] == '.')) ++j;
+    auto mult = unit_ns(s.substr(0, j));
+    if (!mult) return std::nullopt;
+    s.remove_prefix(j);
+    total += *n * static_cast<double>(*mult);
+  }
+  if (total > 9.2e18) return std::nullopt;
+  return static_cast<std::int64_t>(std::llround(total));
+}
+
+std::string format_duration_ns(std::int64_t ns) {
+  if (ns < 0) return "-" + format_duration_ns(-ns);
+  std::int64_t s = ns / 1000000000LL;
+  if (s < 1) return fmt::format("{}ms", ns / 1000000);
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{}h", s / 86400, (s % 86400) / 3600);
+}
+
+std::optional<std::int64_t> parse_size_bytes(std::string_view s) {
+  auto n = take_number(s);
+  if (!n) return std::nullopt;
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  std::string u;
+  for (char c : s) u += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  double mult = 0;
+  if (u.empty() || u == "b") mult = 1;
+  else if (u == "k" || u == "kb") mult = 1e3;
+  else if (u == "ki" || u == "kib") mult = 1024.0;
+  else if (u == "m" || u == "mb") mult = 1e6;
+  else if (u == "mi" || u == "mib") mult = 1048576.0;
+  else if (u == "g" || u == "gb") mult = 1e9;
+  else if (u == "gi" || u == "gib") mult = 1073741824.0;
+  else if (u == "t" || u == "tb") mult = 1e12;
+  else if (u == "ti" || u == "tib") mult = 1099511627776.0;
+  else return std::nullopt;
+  double v = *n * mult;
+  if (v > 9.2e18) return std::nullopt;
+  return static_cast<std::int64_t>(std::llround(v));
+}
+
+std::string format_bytes(std::int64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 5) { v /= 1024.0; ++u; }
+  if (u == 0) return fmt::format("{} B", bytes);
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+namespace {
+// Length of a valid UTF-8 sequence starting at p, or 0 when invalid.
+std::size_t utf8_len(std::string_view s, std::size_t p) {
+  auto b = static_cast<unsigned char>(s[p]);
+  std::size_t n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+  if (n == 0 || p + n > s.size()) return 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if ((static_cast<unsigned char>(s[p + i]) & 0xC0) != 0x80) return 0;
+  if (n == 2 && b < 0xC2) return 0;
+  return n;
+}
+}  // namespace
+
+std::string escape_for_display(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') { out += "\\\\"; ++i; continue; }
+    if (c == '\n') { out += "\\n"; ++i; continue; }
+    if (c == '\t') { out += "\\t"; ++i; continue; }
+    std::size_t n = utf8_len(s, i);
+    if (n == 0 || c < 0x20 || c == 0x7f) { out += fmt::format("\\x{:02x}", c); ++i; continue; }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+std::tm utc_tm(std::int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000LL);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return tm;
+}
+}  // namespace
+
+std::string rfc3339_utc(std::int64_t ns) {
+  std::tm tm = utc_tm(ns);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
+}
+
+std::string compact_utc(std::int64_t ns) {
+  std::tm tm = utc_tm(ns);
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, (ns / 1000000) % 1000);
+}
+
+}  // namespace sq

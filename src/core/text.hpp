@@ -1,0 +1,34 @@
+#pragma once
+// Small text helpers shared by every layer: the name rule, durations, sizes,
+// escaping of untrusted bytes for display, and time formatting.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sq {
+
+// ^[a-zA-Z0-9][a-zA-Z0-9_-]*$ — names become TOML keys, remote folders and
+// file names, so they stay boring.
+bool valid_name(std::string_view name);
+
+// Go-style durations ("90m", "1h30m", "250ms") plus "d" for days.
+// Returns nullopt on anything malformed or negative.
+std::optional<std::int64_t> parse_duration_ns(std::string_view text);
+std::string format_duration_ns(std::int64_t ns);
+
+// Human sizes: "512", "32MiB", "1.5GB", "4k".
+std::optional<std::int64_t> parse_size_bytes(std::string_view text);
+std::string format_bytes(std::int64_t bytes);
+
+// Bytes from the filesystem are not text: anything that is not printable
+// UTF-8 is shown as \xNN, and backslash, newline and tab are escaped.
+std::string escape_for_display(std::string_view bytes);
+
+std::int64_t now_ns();
+std::string rfc3339_utc(std::int64_t ns);
+// yyyymmddThhmmss.mmmZ — sortable and safe in a file name.
+std::string compact_utc(std::int64_t ns);
+
+}  // namespace sq

@@ -1,0 +1,68 @@
+#pragma once
+// A pool of hashing workers fed in walk order. Results come back in the
+// order jobs were submitted, so the database receives rows in a
+// deterministic order whatever the worker count.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+
+namespace sq::engine {
+
+struct HashJob {
+  std::uint64_t seq = 0;
+  std::string path;  // volume-relative
+  bool needs_hash = true;
+  FileStat walked;   // what the walk saw
+};
+
+struct HashResult {
+  HashJob job;
+  bool ok = false;
+  bool changed_while_hashed = false;
+  std::string error;  // when !ok
+  Digest hash{};
+  FileStat stat;      // as observed around the hash
+};
+
+// Hashes `rel` beneath root: fstat before, stream through BLAKE3, fstat
+// after. Any change of size, mtime or inode, or a byte count that differs
+// from the size, marks the result changed_while_hashed.
+HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer);
+
+class HashPool {
+ public:
+  HashPool(int root, int workers, std::size_t max_in_flight);
+  ~HashPool();
+  HashPool(const HashPool&) = delete;
+  HashPool& operator=(const HashPool&) = delete;
+
+  // Blocks while too many jobs are in flight; call next_ready() to drain.
+  bool can_submit() const;
+  void submit(HashJob job);
+  // The next result in submission order, waiting for it when `wait`.
+  std::optional<HashResult> next_ready(bool wait);
+  bool idle() const;  // nothing submitted remains unconsumed
+
+ private:
+  void work();
+  int root_;
+  std::size_t max_in_flight_;
+  mutable std::mutex mu_;
+  std::condition_variable job_cv_, result_cv_;
+  std::deque<HashJob> jobs_;
+  std::map<std::uint64_t, HashResult> done_;
+  std::uint64_t next_seq_ = 0, consumed_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sq::engine

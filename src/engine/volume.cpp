@@ -1,0 +1,109 @@
+#include "engine/volume.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+
+namespace sq::engine {
+
+std::string render_marker(const Marker& m) {
+  nlohmann::json j{{"volume", m.volume}, {"created_at", rfc3339_utc(m.created_at_ns)},
+                   {"created_at_ns", m.created_at_ns}};
+  return j.dump() + "\n";
+}
+
+std::optional<Marker> parse_marker(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("volume") || !j["volume"].is_string()) return std::nullopt;
+  Marker m;
+  m.volume = j["volume"].get<std::string>();
+  if (j.contains("created_at_ns") && j["created_at_ns"].is_number_integer())
+    m.created_at_ns = j["created_at_ns"].get<std::int64_t>();
+  return m;
+}
+
+namespace {
+
+const config::Volume& declared(const config::Config& cfg, const std::string& name) {
+  if (auto* v = cfg.volume(name)) return *v;
+  throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})", escape_for_display(name),
+                                                cfg.file.string()));
+}
+
+void check_recorded_path(const store::VolumeRow& row, const std::filesystem::path& configured) {
+  if (row.path == configured.string()) return;
+  throw Error(ErrorKind::refused,
+              fmt::format("volume \"{}\" is indexed at {} but the config says {} — to move it deliberately run "
+                          "`squirrel volumes move {} {}`, or fix the config",
+                          row.name, row.path, configured.string(), row.name, configured.string()));
+}
+
+// An unreadable marker refuses: it must never look like "no marker yet".
+std::optional<Marker> read_marker(int root, const std::string& volume, const std::filesystem::path& path) {
+  std::optional<std::string> text;
+  try {
+    text = read_small_file(root, kMarkerName);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::refused, fmt::format("cannot read the volume marker of \"{}\" at {}: {} — fix access to "
+                                                "it and retry",
+                                                volume, path.string(), e.what()));
+  }
+  if (!text) return std::nullopt;
+  auto m = parse_marker(*text);
+  if (!m)
+    throw Error(ErrorKind::refused, fmt::format("{}/{} is not a valid squirrel marker — inspect it; squirrel never "
+                                                "rewrites it",
+                                                path.string(), kMarkerName));
+  return m;
+}
+
+}  // namespace
+
+ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const std::string& name, ResolveMode mode) {
+  const auto& vol = declared(cfg, name);
+  ResolvedVolume r;
+  r.name = name;
+  r.path = vol.path;
+  r.row = store::find_volume(db, name);
+  if (r.row) check_recorded_path(*r.row, vol.path);
+  if (!r.row && mode == ResolveMode::existing)
+    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" has never been indexed — run `squirrel index {}` first",
+                                                name, name));
+  std::error_code ec;
+  if (!std::filesystem::is_directory(vol.path, ec))
+    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" path {} is not an accessible directory — is the disk "
+                                                "mounted?",
+                                                name, vol.path.string()));
+  r.root = open_root(vol.path);
+  auto marker = read_marker(r.root.get(), name, vol.path);
+  if (marker && marker->volume != name)
+    throw Error(ErrorKind::refused, fmt::format("{} belongs to volume \"{}\" (its .squirrel-volume says so), not \"{}\" "
+                                                "— point the config at the right directory",
+                                                vol.path.string(), escape_for_display(marker->volume), name));
+  if (!marker && r.row)
+    throw Error(ErrorKind::refused,
+                fmt::format("volume \"{}\" was indexed before but {} has no .squirrel-volume marker — is the right "
+                            "disk mounted? squirrel will not treat it as empty",
+                            name, vol.path.string()));
+  r.marker_present = marker.has_value();
+  return r;
+}
+
+// The marker goes first: a crash between the two leaves a marker naming
+// this volume and no row, which the next index accepts; the reverse order
+// would leave a row without a marker, which refuses forever.
+void adopt_volume(store::Db& db, ResolvedVolume& v) {
+  if (!v.marker_present) {
+    create_file_exclusive(v.root.get(), kMarkerName, render_marker({v.name, now_ns()}));
+    v.marker_present = true;
+  }
+  if (!v.row) {
+    store::Tx tx(db);
+    v.row = store::create_volume(db, v.name, v.path.string());
+    tx.commit();
+  }
+}
+
+}  // namespace sq::engine

@@ -1,0 +1,48 @@
+#pragma once
+// The one volume-resolution function (seed property 4): the configured
+// path, the path recorded in the index and the `.squirrel-volume` marker in
+// the tree must agree, or nothing happens.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "core/fs.hpp"
+#include "store/db.hpp"
+#include "store/volumes.hpp"
+
+namespace sq::engine {
+
+inline constexpr const char* kMarkerName = ".squirrel-volume";
+
+struct Marker {
+  std::string volume;
+  std::int64_t created_at_ns = 0;
+};
+std::string render_marker(const Marker& m);
+std::optional<Marker> parse_marker(const std::string& text);
+
+enum class ResolveMode {
+  existing,     // the volume must already be indexed (sync, offload, restore, verify, audit)
+  first_index,  // index: an unindexed volume is accepted and may be created
+};
+
+struct ResolvedVolume {
+  std::string name;
+  std::filesystem::path path;          // configured == recorded
+  std::optional<store::VolumeRow> row; // empty only for a first index
+  bool marker_present = false;
+  Fd root;                             // the open volume root
+};
+
+// Throws Error(refused) naming the disagreement and the deliberate remedy;
+// Error(not_found) for an undeclared volume; Error(io) when the root cannot
+// be opened. Never writes anything.
+ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const std::string& name, ResolveMode mode);
+
+// For a first index: records the volume row and writes the marker
+// (exclusive create; an existing marker is never rewritten).
+void adopt_volume(store::Db& db, ResolvedVolume& v);
+
+}  // namespace sq::engine

@@ -1,0 +1,29 @@
+#pragma once
+// One directory listing beneath a root, without following symlinks.
+#include <string>
+#include <vector>
+
+#include "core/fs.hpp"
+
+namespace sq::engine {
+
+struct DirEntry {
+  std::string name;
+  enum class Type { file, directory, special } type = Type::special;
+  FileStat stat;
+};
+
+struct DirListing {
+  std::vector<DirEntry> entries;       // sorted by name, bytewise
+  std::vector<std::pair<std::string, std::string>> errors;  // (name, message)
+  std::string error;                   // the directory itself could not be read
+};
+
+// `rel` is "" for the root.
+DirListing list_directory(int root, const std::string& rel);
+
+inline std::string join_rel(const std::string& dir, const std::string& name) {
+  return dir.empty() ? name : dir + "/" + name;
+}
+
+}  // namespace sq::engine

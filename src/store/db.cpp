@@ -1,0 +1,197 @@
+#include "store/db.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace sq::store {
+
+namespace {
+
+// Maps SQLite failures onto one-line messages with a next step.
+std::string describe(sqlite3* db, int rc, std::string_view context, const std::filesystem::path& path) {
+  int base = rc & 0xff;
+  std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (base == SQLITE_NOTADB)
+    return fmt::format("{} is not a squirrel database (not an SQLite file) — check --db or the config's db key",
+                       path.string());
+  if (base == SQLITE_BUSY || base == SQLITE_LOCKED)
+    return fmt::format("database {} is busy ({}) — another squirrel is writing; retry shortly", path.string(),
+                       detail);
+  if (base == SQLITE_READONLY || base == SQLITE_CANTOPEN || base == SQLITE_PERM)
+    return fmt::format("cannot write database {} ({}) — check that the file and its directory are writable",
+                       path.string(), detail);
+  if (base == SQLITE_CORRUPT)
+    return fmt::format("database {} is corrupt ({}) — run `squirrel db check`, then `squirrel db restore` from a snapshot",
+                       path.string(), detail);
+  if (base == SQLITE_FULL)
+    return fmt::format("disk full while writing {} — free space and retry", path.string());
+  return fmt::format("database error during {}: {}", context, detail);
+}
+
+}  // namespace
+
+void Db::raise(int rc, std::string_view context) const {
+  throw Error(ErrorKind::database, describe(db_, rc, context, path_));
+}
+
+Db Db::open(const std::filesystem::path& path, OpenOptions opts) {
+  Db db;
+  db.path_ = path;
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (opts.create && !opts.read_only) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db.db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = describe(db.db_, rc, "open", path);
+    sqlite3_close_v2(db.db_);
+    db.db_ = nullptr;
+    throw Error(ErrorKind::database, msg);
+  }
+  sqlite3_busy_timeout(db.db_, 10000);
+  sqlite3_extended_result_codes(db.db_, 1);
+  return db;
+}
+
+Db::Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
+
+Db::~Db() {
+  if (db_) sqlite3_close_v2(db_);
+}
+
+void Db::exec(std::string_view sql) {
+  char* err = nullptr;
+  std::string s(sql);
+  int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
+  if (err) sqlite3_free(err);
+  if (rc != SQLITE_OK) raise(rc, s.substr(0, 60));
+}
+
+std::int64_t Db::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Db::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+bool Db::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+std::optional<std::int64_t> Db::query_i64(std::string_view sql, const std::vector<Value>& args) {
+  Stmt st(*this, sql);
+  st.bind_all(args);
+  if (!st.step() || st.is_null(0)) return std::nullopt;
+  return st.i64(0);
+}
+
+std::vector<std::vector<Value>> Db::query_rows(std::string_view sql, const std::vector<Value>& args) {
+  Stmt st(*this, sql);
+  st.bind_all(args);
+  std::vector<std::vector<Value>> rows;
+  while (st.step()) {
+    std::vector<Value> row;
+    for (int c = 0; c < st.columns(); ++c) row.push_back(st.value(c));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+void Db::execute(std::string_view sql, const std::vector<Value>& args) {
+  Stmt st(*this, sql);
+  st.bind_all(args);
+  st.run();
+}
+
+Stmt::Stmt(Db& db, std::string_view sql) : db_(&db) {
+  int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+  if (rc != SQLITE_OK) db.raise(rc, sql.substr(0, 60));
+}
+
+Stmt::Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+
+Stmt::~Stmt() {
+  if (stmt_) sqlite3_finalize(stmt_);
+}
+
+Stmt& Stmt::bind(int index, const Value& v) {
+  int rc = SQLITE_OK;
+  if (std::holds_alternative<std::monostate>(v)) {
+    rc = sqlite3_bind_null(stmt_, index);
+  } else if (auto* i = std::get_if<std::int64_t>(&v)) {
+    rc = sqlite3_bind_int64(stmt_, index, *i);
+  } else if (auto* s = std::get_if<std::string>(&v)) {
+    rc = sqlite3_bind_text64(stmt_, index, s->data(), s->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  } else {
+    const auto& b = std::get<Blob>(v);
+    rc = sqlite3_bind_blob64(stmt_, index, b.empty() ? "" : static_cast<const void*>(b.data()), b.size(),
+                             SQLITE_TRANSIENT);
+  }
+  if (rc != SQLITE_OK) db_->raise(rc, "bind");
+  return *this;
+}
+
+Stmt& Stmt::bind_all(const std::vector<Value>& values) {
+  for (std::size_t i = 0; i < values.size(); ++i) bind(static_cast<int>(i + 1), values[i]);
+  return *this;
+}
+
+bool Stmt::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  int err = rc;
+  sqlite3_reset(stmt_);
+  db_->raise(err, sqlite3_sql(stmt_) ? std::string_view(sqlite3_sql(stmt_)).substr(0, 60) : "step");
+}
+
+void Stmt::run() {
+  while (step()) {
+  }
+}
+
+void Stmt::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+std::int64_t Stmt::i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+std::optional<std::int64_t> Stmt::opt_i64(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return i64(col);
+}
+std::string Stmt::text(int col) const {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+}
+std::optional<std::string> Stmt::opt_text(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return text(col);
+}
+Blob Stmt::blob(int col) const {
+  auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+  int n = sqlite3_column_bytes(stmt_, col);
+  return p ? Blob(p, p + n) : Blob{};
+}
+int Stmt::columns() const { return sqlite3_column_count(stmt_); }
+
+Value Stmt::value(int col) const {
+  switch (sqlite3_column_type(stmt_, col)) {
+    case SQLITE_NULL: return Value{};
+    case SQLITE_INTEGER: return Value{i64(col)};
+    case SQLITE_BLOB: return Value{blob(col)};
+    default: return Value{text(col)};
+  }
+}
+
+Tx::Tx(Db& db) : db_(db) {
+  if (db.in_transaction()) throw Error(ErrorKind::internal, "nested write transaction");
+  db_.exec("BEGIN IMMEDIATE");
+}
+
+Tx::~Tx() {
+  if (!done_ && db_.in_transaction()) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void Tx::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace sq::store

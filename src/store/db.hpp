@@ -1,0 +1,105 @@
+#pragma once
+// A thin, exception-based wrapper over one SQLite connection. squirrel keeps
+// exactly one connection per process so the fixed pragmas apply everywhere,
+// and every write transaction is BEGIN IMMEDIATE so check-then-write gates
+// are atomic across processes.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sq::store {
+
+using Blob = std::vector<std::uint8_t>;
+using Value = std::variant<std::monostate, std::int64_t, std::string, Blob>;
+
+class Db;
+
+class Stmt {
+ public:
+  Stmt(Db& db, std::string_view sql);
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&& o) noexcept;
+
+  Stmt& bind(int index, const Value& v);
+  Stmt& bind(int index, std::int64_t v) { return bind(index, Value{v}); }
+  Stmt& bind(int index, int v) { return bind(index, Value{static_cast<std::int64_t>(v)}); }
+  Stmt& bind(int index, const std::string& v) { return bind(index, Value{v}); }
+  Stmt& bind(int index, const char* v) { return bind(index, Value{std::string(v)}); }
+  Stmt& bind(int index, std::nullopt_t) { return bind(index, Value{}); }
+  Stmt& bind_all(const std::vector<Value>& values);
+
+  bool step();  // true while a row is available
+  void run();   // step to completion
+  void reset();
+
+  bool is_null(int col) const;
+  std::int64_t i64(int col) const;
+  std::optional<std::int64_t> opt_i64(int col) const;
+  std::string text(int col) const;
+  std::optional<std::string> opt_text(int col) const;
+  Blob blob(int col) const;
+  Value value(int col) const;
+  int columns() const;
+
+ private:
+  Db* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+struct OpenOptions {
+  bool create = true;     // false: refuse when the file does not exist
+  bool read_only = false;
+};
+
+class Db {
+ public:
+  static Db open(const std::filesystem::path& path, OpenOptions opts = {});
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  Db(Db&& o) noexcept;
+
+  void exec(std::string_view sql);
+  sqlite3* handle() { return db_; }
+  const std::filesystem::path& path() const { return path_; }
+  std::int64_t changes() const;
+  std::int64_t last_insert_id() const;
+
+  // Convenience queries.
+  std::optional<std::int64_t> query_i64(std::string_view sql, const std::vector<Value>& args = {});
+  std::vector<std::vector<Value>> query_rows(std::string_view sql, const std::vector<Value>& args = {});
+  void execute(std::string_view sql, const std::vector<Value>& args = {});
+
+  [[noreturn]] void raise(int rc, std::string_view context) const;
+  bool in_transaction() const;
+
+ private:
+  Db() = default;
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+};
+
+// RAII write transaction: BEGIN IMMEDIATE on construction, ROLLBACK unless
+// commit() was called. Nested use is a programming error.
+class Tx {
+ public:
+  explicit Tx(Db& db);
+  ~Tx();
+  Tx(const Tx&) = delete;
+  Tx& operator=(const Tx&) = delete;
+  void commit();
+
+ private:
+  Db& db_;
+  bool done_ = false;
+};
+
+}  // namespace sq::store

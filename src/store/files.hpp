@@ -1,0 +1,88 @@
+#pragma once
+// Path observations of content. Rows are never deleted and never change
+// their content: a new content at a path supersedes the live row. Every
+// change to the live set recomputes the touched folders' Merkle hashes and
+// aggregates in the same transaction.
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/hash.hpp"
+#include "store/db.hpp"
+
+namespace sq::store {
+
+inline Value blob_of(std::string_view s) { return Value{Blob(s.begin(), s.end())}; }
+
+// Volume-relative paths use '/' and hold raw bytes (not necessarily UTF-8).
+std::pair<std::string, std::string> split_path(const std::string& path);  // folder, name
+
+struct Provenance {
+  std::optional<std::int64_t> origin_node_id;  // empty: introduced here
+  std::optional<std::int64_t> origin_run_id;
+};
+
+struct Observation {
+  std::string path;
+  Digest hash{};
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t inode = 0;
+  bool touch_only = false;  // unchanged by size+mtime: only mark seen (shallow)
+};
+
+enum class Change { added, modified, unchanged };
+
+struct BatchCounts {
+  std::int64_t added = 0, modified = 0, unchanged = 0;
+};
+
+// Applies many observations in one transaction (all or nothing).
+BatchCounts apply_index_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                              const std::vector<Observation>& entries, const Provenance& prov = {});
+
+// Flips present rows not seen by `run_id` to missing (offloaded rows are
+// never flipped). Call only after a complete walk without errors.
+std::int64_t mark_missing(Db& db, std::int64_t volume_id, std::int64_t run_id);
+
+// Flips exactly the present row with that content to offloaded.
+void mark_offloaded(Db& db, std::int64_t volume_id, const std::string& path, std::int64_t content_id,
+                    std::int64_t run_id);
+
+struct LiveRow {
+  std::string name;
+  std::int64_t content_id = 0;
+  Digest hash{};
+  std::int64_t size = 0, mtime_ns = 0, inode = 0;
+  std::string status;
+};
+// The live rows of one folder, sorted by name (empty if the folder is unknown).
+std::vector<LiveRow> live_rows_in_folder(Db& db, std::int64_t volume_id, const std::string& folder);
+
+struct FileRow {
+  std::int64_t volume_id = 0;
+  std::string volume_name, volume_path, path;
+  std::int64_t content_id = 0;
+  Digest hash{};
+  std::int64_t size = 0, mtime_ns = 0, indexed_at_ns = 0;
+  std::string status;
+  std::int64_t first_seen_run = 0, last_seen_run = 0, status_changed_run = 0;
+  std::optional<std::string> origin_node;
+  std::optional<std::int64_t> origin_run;
+};
+std::optional<FileRow> live_row_by_path(Db& db, std::int64_t volume_id, const std::string& path);
+std::vector<FileRow> history_by_path(Db& db, std::int64_t volume_id, const std::string& path);
+std::vector<FileRow> rows_by_hash(Db& db, const Digest& hash);
+std::vector<FileRow> rows_with_status(Db& db, std::optional<std::int64_t> volume_id, const std::string& status);
+// Present rows whose content is present at more than one path, grouped by hash.
+std::vector<FileRow> duplicate_rows(Db& db, std::optional<std::int64_t> volume_id);
+std::vector<FileRow> rows_from_origin(Db& db, std::int64_t origin_node_id);
+std::int64_t count_live(Db& db, std::int64_t volume_id);
+
+// Recomputes every folder of the volume from its rows and reports folders
+// whose stored hashes or aggregates disagree (audit --folders).
+std::vector<std::string> folder_divergences(Db& db, std::int64_t volume_id);
+
+}  // namespace sq::store

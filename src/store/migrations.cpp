@@ -1,0 +1,95 @@
+#include "store/migrations.hpp"
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+
+namespace sq::store {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> registry = {
+      {1, "baseline: volumes, nodes, runs, runs_audit, hook_runs, contents, folders, files",
+       [](Db& db) { db.exec(kSchemaV1); }},
+  };
+  return registry;
+}
+
+int current_schema_version() { return migrations().back().version; }
+
+int schema_version(Db& db) {
+  auto exists = db.query_i64("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'");
+  if (!exists || *exists == 0) return 0;
+  return static_cast<int>(db.query_i64("SELECT COALESCE(MAX(version), 0) FROM schema_version").value_or(0));
+}
+
+namespace {
+
+void check_registry(const std::vector<Migration>& registry) {
+  int prev = 0;
+  for (const auto& m : registry) {
+    if (m.version <= prev) throw Error(ErrorKind::internal, "migration registry is not strictly ascending");
+    prev = m.version;
+  }
+}
+
+std::filesystem::path snapshot_before(Db& db, int from, int to, const MigrateOptions& opts) {
+  auto dir = opts.snapshot_dir.empty() ? db.path().parent_path() / "backups" : opts.snapshot_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(ErrorKind::io, fmt::format("cannot create snapshot directory {}: {} — check permissions",
+                                                 dir.string(), ec.message()));
+  auto file = dir / fmt::format("pre-migration-v{}-to-v{}-{}.db", from, to, compact_utc(now_ns()));
+  if (std::filesystem::exists(file))
+    throw Error(ErrorKind::io, fmt::format("snapshot {} already exists — retry in a moment", file.string()));
+  db.execute("VACUUM INTO ?", {Value{file.string()}});
+  return file;
+}
+
+void apply_step(Db& db, const Migration& m) {
+  Tx tx(db);
+  db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY) STRICT");
+  m.apply(db);
+  db.execute("INSERT INTO schema_version(version) VALUES (?)", {Value{std::int64_t{m.version}}});
+  auto fk = db.query_rows("PRAGMA foreign_key_check");
+  if (!fk.empty())
+    throw Error(ErrorKind::corrupt, fmt::format("migration to v{} left dangling references; rolled back", m.version));
+  tx.commit();
+}
+
+}  // namespace
+
+MigrateResult migrate(Db& db, const std::vector<Migration>& registry, const MigrateOptions& opts) {
+  check_registry(registry);
+  MigrateResult r;
+  r.from = schema_version(db);
+  r.to = registry.back().version;
+  if (r.from > r.to)
+    throw Error(ErrorKind::refused,
+                fmt::format("database {} has schema v{} but this squirrel only knows v{} — upgrade squirrel",
+                            db.path().string(), r.from, r.to));
+  if (r.from == r.to) return r;
+  if (r.from > 0) r.snapshot = snapshot_before(db, r.from, r.to, opts);
+  for (const auto& m : registry)
+    if (m.version > r.from) apply_step(db, m);
+  return r;
+}
+
+std::string dump_schema(Db& db) {
+  std::string out;
+  Stmt st(db,
+          "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+          "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, name");
+  while (st.step()) out += st.text(0) + ";\n\n";
+  return out;
+}
+
+}  // namespace sq::store
+
+namespace sq::store {
+std::string fresh_schema() {
+  Db db = Db::open(":memory:");
+  migrate(db, migrations(), {});
+  return dump_schema(db);
+}
+}  // namespace sq::store

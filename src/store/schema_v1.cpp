@@ -1,0 +1,135 @@
+// Schema version 1: the baseline of issue "Foundation". Every table is
+// STRICT with only INTEGER, TEXT and BLOB columns; times are int64
+// nanoseconds; hashes are 32-byte BLOBs; booleans are 0/1 integers.
+#include "store/migrations.hpp"
+
+namespace sq::store {
+
+const char* const kSchemaV1 = R"SQL(
+CREATE TABLE volumes (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  path TEXT NOT NULL,
+  created_at_ns INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE nodes (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+  endpoint TEXT,
+  public_key_fingerprint TEXT
+) STRICT;
+CREATE UNIQUE INDEX uniq_nodes_self ON nodes((endpoint IS NULL)) WHERE endpoint IS NULL;
+
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('index','audit','sync','restore','offload','verify')),
+  volume_id INTEGER REFERENCES volumes(id),
+  destination TEXT,
+  started_at_ns INTEGER NOT NULL,
+  ended_at_ns INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('running','success','partial','failed','refused','aborted')),
+  error TEXT,
+  file_count INTEGER NOT NULL DEFAULT 0 CHECK (file_count >= 0),
+  changed_count INTEGER CHECK (changed_count IS NULL OR changed_count >= 0),
+  shallow INTEGER CHECK (shallow IS NULL OR shallow IN (0,1)),
+  peer_node_id INTEGER REFERENCES nodes(id),
+  correlated_run_id INTEGER,
+  owner_pid INTEGER,
+  owner_boot_id TEXT,
+  owner_start_ticks INTEGER,
+  CHECK ((kind IN ('index','audit','offload') AND destination IS NULL)
+      OR (kind IN ('sync','restore','verify') AND destination IS NOT NULL AND destination != '')),
+  CHECK ((status = 'running') = (ended_at_ns IS NULL))
+) STRICT;
+CREATE INDEX idx_runs_volume_started ON runs(volume_id, started_at_ns);
+CREATE INDEX idx_runs_destination ON runs(destination) WHERE destination IS NOT NULL;
+CREATE INDEX idx_runs_running ON runs(volume_id) WHERE status = 'running';
+
+CREATE TABLE runs_audit (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  transition TEXT NOT NULL,
+  operator TEXT,
+  at_ns INTEGER NOT NULL,
+  note TEXT
+) STRICT;
+CREATE INDEX idx_runs_audit_run ON runs_audit(run_id);
+CREATE TRIGGER runs_audit_no_update BEFORE UPDATE ON runs_audit
+BEGIN SELECT RAISE(ABORT, 'runs_audit is insert-only'); END;
+CREATE TRIGGER runs_audit_no_delete BEFORE DELETE ON runs_audit
+BEGIN SELECT RAISE(ABORT, 'runs_audit is insert-only'); END;
+CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs
+BEGIN SELECT RAISE(ABORT, 'runs are never deleted'); END;
+
+CREATE TABLE hook_runs (
+  id INTEGER PRIMARY KEY,
+  volume_id INTEGER NOT NULL REFERENCES volumes(id),
+  trigger TEXT NOT NULL CHECK (trigger IN ('change','interval')),
+  triggering_run_id INTEGER REFERENCES runs(id),
+  changed INTEGER NOT NULL CHECK (changed IN (0,1)),
+  started_at_ns INTEGER NOT NULL,
+  ended_at_ns INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('running','success','failed','aborted')),
+  exit_code INTEGER,
+  error TEXT,
+  owner_pid INTEGER,
+  owner_boot_id TEXT,
+  owner_start_ticks INTEGER,
+  CHECK ((trigger = 'change' AND triggering_run_id IS NOT NULL)
+      OR (trigger = 'interval' AND triggering_run_id IS NULL)),
+  CHECK ((status = 'running') = (ended_at_ns IS NULL))
+) STRICT;
+CREATE INDEX idx_hook_runs_volume_trigger ON hook_runs(volume_id, trigger, started_at_ns);
+
+CREATE TABLE contents (
+  id INTEGER PRIMARY KEY,
+  blake3 BLOB NOT NULL UNIQUE CHECK (length(blake3) = 32),
+  size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+  origin_node_id INTEGER REFERENCES nodes(id),
+  origin_run_id INTEGER
+) STRICT;
+CREATE INDEX idx_contents_origin_node ON contents(origin_node_id) WHERE origin_node_id IS NOT NULL;
+CREATE TRIGGER contents_no_update BEFORE UPDATE ON contents
+BEGIN SELECT RAISE(ABORT, 'contents are append-only'); END;
+CREATE TRIGGER contents_no_delete BEFORE DELETE ON contents
+BEGIN SELECT RAISE(ABORT, 'contents are append-only'); END;
+
+CREATE TABLE folders (
+  id INTEGER PRIMARY KEY,
+  volume_id INTEGER NOT NULL REFERENCES volumes(id),
+  parent_id INTEGER REFERENCES folders(id),
+  path BLOB NOT NULL,
+  shallow_blake3 BLOB CHECK (shallow_blake3 IS NULL OR length(shallow_blake3) = 32),
+  deep_blake3 BLOB CHECK (deep_blake3 IS NULL OR length(deep_blake3) = 32),
+  last_changed_run_id INTEGER REFERENCES runs(id),
+  file_count INTEGER NOT NULL DEFAULT 0 CHECK (file_count >= 0),
+  cumulative_size INTEGER NOT NULL DEFAULT 0 CHECK (cumulative_size >= 0),
+  UNIQUE (volume_id, path),
+  CHECK ((parent_id IS NULL) = (path = X''))
+) STRICT;
+CREATE INDEX idx_folders_parent ON folders(parent_id);
+
+CREATE TABLE files (
+  folder_id INTEGER NOT NULL REFERENCES folders(id),
+  name BLOB NOT NULL CHECK (length(name) > 0),
+  content_id INTEGER NOT NULL REFERENCES contents(id),
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('present','missing','superseded','offloaded')),
+  first_seen_run_id INTEGER NOT NULL REFERENCES runs(id),
+  last_seen_run_id INTEGER NOT NULL REFERENCES runs(id),
+  status_changed_run_id INTEGER NOT NULL REFERENCES runs(id),
+  indexed_at_ns INTEGER NOT NULL,
+  PRIMARY KEY (folder_id, name, content_id)
+) STRICT;
+CREATE INDEX idx_files_content ON files(content_id);
+CREATE INDEX idx_files_missing ON files(folder_id, name) WHERE status = 'missing';
+CREATE UNIQUE INDEX uniq_files_live_per_path ON files(folder_id, name) WHERE status != 'superseded';
+CREATE TRIGGER files_content_immutable BEFORE UPDATE OF content_id, folder_id, name, first_seen_run_id ON files
+BEGIN SELECT RAISE(ABORT, 'a file row never changes its path, content or first run'); END;
+CREATE TRIGGER files_no_delete BEFORE DELETE ON files
+BEGIN SELECT RAISE(ABORT, 'file observations are never deleted'); END;
+)SQL";
+
+}  // namespace sq::store

@@ -1,0 +1,157 @@
+#include "store/snapshots.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+
+namespace sq::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void fsync_path(const fs::path& p, bool directory) {
+  int fd = ::open(p.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_errno(fmt::format("cannot open {} to flush it", p.string()), errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) fail_errno(fmt::format("cannot flush {}", p.string()), err);
+}
+
+std::string uri_escape(const std::string& path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) out += fmt::format("%{:02X}", c);
+    else out += static_cast<char>(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+fs::path default_backup_path(const fs::path& dir, std::int64_t at_ns) {
+  return dir / fmt::format("index-{}.db", compact_utc(at_ns));
+}
+
+void backup_to(Db& db, const fs::path& to) {
+  std::error_code ec;
+  if (fs::exists(to, ec))
+    throw Error(ErrorKind::refused, fmt::format("{} already exists — choose another --to path", to.string()));
+  fs::create_directories(to.parent_path(), ec);
+  if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {} — check permissions",
+                                                 to.parent_path().string(), ec.message()));
+  db.execute("VACUUM INTO ?", {Value{to.string()}});
+  fsync_path(to, false);
+  fsync_path(to.parent_path(), true);
+}
+
+std::vector<fs::path> rotate_backups(const fs::path& dir, int keep) {
+  std::vector<fs::path> routine, removed;
+  if (keep <= 0) return removed;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (e.is_regular_file() && name.starts_with("index-") && name.ends_with(".db")) routine.push_back(e.path());
+  }
+  std::sort(routine.begin(), routine.end());  // names sort by time
+  while (routine.size() > static_cast<std::size_t>(keep)) {
+    fs::remove(routine.front(), ec);
+    if (!ec) removed.push_back(routine.front());
+    routine.erase(routine.begin());
+  }
+  return removed;
+}
+
+std::vector<std::string> integrity_problems(Db& db) {
+  std::vector<std::string> out;
+  Stmt st(db, "PRAGMA integrity_check");
+  while (st.step())
+    if (st.text(0) != "ok") out.push_back(st.text(0));
+  Stmt fk(db, "PRAGMA foreign_key_check");
+  while (fk.step())
+    out.push_back(fmt::format("foreign key violation: table {} row {} references {}", fk.text(0), fk.i64(1), fk.text(2)));
+  return out;
+}
+
+SnapshotInfo inspect_snapshot(const fs::path& snapshot) {
+  SnapshotInfo info;
+  sqlite3* raw = nullptr;
+  std::string uri = "file:" + uri_escape(fs::absolute(snapshot).string()) + "?immutable=1";
+  int rc = sqlite3_open_v2(uri.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  auto close = [&] { sqlite3_close_v2(raw); };
+  if (rc != SQLITE_OK) {
+    info.problem = sqlite3_errstr(rc);
+    close();
+    return info;
+  }
+  sqlite3_stmt* st = nullptr;
+  rc = sqlite3_prepare_v2(raw, "SELECT COALESCE(MAX(version),0) FROM schema_version", -1, &st, nullptr);
+  if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) info.schema_version = sqlite3_column_int(st, 0);
+  else info.problem = fmt::format("not a squirrel database ({})", sqlite3_errmsg(raw));
+  sqlite3_finalize(st);
+  if (info.problem.empty()) {
+    rc = sqlite3_prepare_v2(raw, "PRAGMA quick_check", -1, &st, nullptr);
+    bool ok = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+              std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok";
+    sqlite3_finalize(st);
+    info.intact = ok;
+    if (!ok) info.problem = "integrity check failed";
+  }
+  close();
+  return info;
+}
+
+namespace {
+
+struct Move {
+  fs::path from, to;
+};
+
+void undo(const std::vector<Move>& done) {
+  std::error_code ec;
+  for (auto it = done.rbegin(); it != done.rend(); ++it) fs::rename(it->to, it->from, ec);
+}
+
+}  // namespace
+
+RestoreResult restore_snapshot(const fs::path& snapshot, const fs::path& live) {
+  auto stamp = std::to_string(now_ns());
+  fs::path staged = live.string() + ".restore-" + stamp;
+  std::error_code ec;
+  fs::copy_file(snapshot, staged, fs::copy_options::none, ec);
+  if (ec) throw Error(ErrorKind::io, fmt::format("cannot copy {}: {} — check space and permissions",
+                                                 snapshot.string(), ec.message()));
+  fsync_path(staged, false);
+  RestoreResult r{live.string() + ".pre-restore-" + stamp};
+  std::vector<Move> done;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    fs::path from = live.string() + suffix;
+    if (!fs::exists(from, ec)) continue;
+    fs::path to = r.displaced.string() + suffix;
+    fs::rename(from, to, ec);
+    if (ec) {
+      undo(done);
+      fs::remove(staged, ec);
+      throw Error(ErrorKind::io, fmt::format("cannot move {} aside: {} — nothing was changed", from.string(),
+                                             ec.message()));
+    }
+    done.push_back({from, to});
+  }
+  fs::rename(staged, live, ec);
+  if (ec) {
+    undo(done);
+    throw Error(ErrorKind::io, fmt::format("cannot put the snapshot in place: {} — the old database was put back",
+                                           ec.message()));
+  }
+  fsync_path(live.parent_path(), true);
+  return r;
+}
+
+}  // namespace sq::store

@@ -1,0 +1,104 @@
+#include "store/store.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/process.hpp"
+#include "core/text.hpp"
+
+namespace sq::store {
+
+std::string resolve_node_name(const std::optional<std::string>& configured, const std::string& hostname) {
+  if (configured) {
+    if (!valid_name(*configured))
+      throw Error(ErrorKind::config, fmt::format("node_name \"{}\" is not a valid name — use letters, digits, '_' "
+                                                 "and '-', starting with a letter or digit",
+                                                 escape_for_display(*configured)));
+    return *configured;
+  }
+  std::string s;
+  for (char c : hostname) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    s += ok ? c : '-';
+  }
+  auto first = s.find_first_not_of("-_");
+  s = first == std::string::npos ? "" : s.substr(first);
+  if (valid_name(s)) return s;
+  return "node-" + to_hex(blake3(hostname)).substr(0, 12);
+}
+
+namespace {
+
+void check_openable(const std::filesystem::path& path, bool create) {
+  std::error_code ec;
+  bool exists = std::filesystem::exists(path, ec);
+  if (!exists && !create)
+    throw Error(ErrorKind::not_found,
+                fmt::format("no database at {} — run `squirrel index <volume>` first or check --db", path.string()));
+  if (exists && std::filesystem::is_directory(path, ec))
+    throw Error(ErrorKind::usage, fmt::format("database path {} is a directory — point --db at a file", path.string()));
+  auto dir = path.parent_path();
+  if (!std::filesystem::is_directory(dir, ec))
+    throw Error(ErrorKind::not_found,
+                fmt::format("database directory {} does not exist — create it or choose another --db", dir.string()));
+  // WAL needs -wal and -shm files beside the database, so an unwritable
+  // directory fails every write later; refuse up front, before touching anything.
+  if (access(dir.c_str(), W_OK) != 0)
+    throw Error(ErrorKind::io, fmt::format("database directory {} is not writable — fix its permissions or choose "
+                                           "another --db",
+                                           dir.string()));
+}
+
+// Reads the header before SQLite touches the file, so a foreign file is
+// refused without SQLite creating a -wal or -shm beside it.
+void check_header(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0) return;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail_errno(fmt::format("cannot read database {}", path.string()), errno);
+  char head[16] = {};
+  std::size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  if (n < 16 || std::string(head, 16) != std::string("SQLite format 3\0", 16))
+    throw Error(ErrorKind::corrupt, fmt::format("{} is not a squirrel database (not an SQLite file) — check --db or "
+                                                "the config's db key",
+                                                path.string()));
+}
+
+void apply_pragmas(Db& db) {
+  db.exec("PRAGMA journal_mode=WAL");
+  db.exec("PRAGMA synchronous=FULL");
+  db.exec("PRAGMA foreign_keys=ON");
+}
+
+std::int64_t ensure_self_node(Db& db, const std::string& name) {
+  Tx tx(db);
+  auto id = db.query_i64("SELECT id FROM nodes WHERE endpoint IS NULL");
+  if (!id) {
+    db.execute("INSERT INTO nodes(name, endpoint) VALUES (?, NULL)", {Value{name}});
+    id = db.last_insert_id();
+  }
+  tx.commit();
+  return *id;
+}
+
+}  // namespace
+
+Store Store::open(const std::filesystem::path& path, const StoreOptions& opts) {
+  auto abs = std::filesystem::absolute(path).lexically_normal();
+  check_openable(abs, opts.create);
+  check_header(abs);
+  Store s(Db::open(abs, {.create = opts.create, .read_only = false}));
+  apply_pragmas(s.db_);
+  MigrateOptions mo{opts.snapshot_dir};
+  s.migration_ = migrate(s.db_, opts.registry ? *opts.registry : migrations(), mo);
+  s.self_node_name_ = resolve_node_name(opts.node_name, host_name());
+  s.self_node_id_ = ensure_self_node(s.db_, s.self_node_name_);
+  auto stored = s.db_.query_rows("SELECT name FROM nodes WHERE id = ?", {Value{s.self_node_id_}});
+  s.self_node_name_ = std::get<std::string>(stored.at(0).at(0));
+  return s;
+}
+
+}  // namespace sq::store

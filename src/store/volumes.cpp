@@ -1,0 +1,32 @@
+#include "store/volumes.hpp"
+
+#include "core/text.hpp"
+
+namespace sq::store {
+
+namespace {
+VolumeRow read_volume(const Stmt& st) { return {st.i64(0), st.text(1), st.text(2), st.i64(3)}; }
+}  // namespace
+
+std::optional<VolumeRow> find_volume(Db& db, const std::string& name) {
+  Stmt st(db, "SELECT id, name, path, created_at_ns FROM volumes WHERE name = ?");
+  st.bind(1, name);
+  if (!st.step()) return std::nullopt;
+  return read_volume(st);
+}
+
+std::vector<VolumeRow> list_volumes(Db& db) {
+  Stmt st(db, "SELECT id, name, path, created_at_ns FROM volumes ORDER BY name");
+  std::vector<VolumeRow> out;
+  while (st.step()) out.push_back(read_volume(st));
+  return out;
+}
+
+VolumeRow create_volume(Db& db, const std::string& name, const std::string& path) {
+  std::int64_t now = now_ns();
+  db.execute("INSERT INTO volumes(name, path, created_at_ns) VALUES (?,?,?)",
+             {Value{name}, Value{path}, Value{now}});
+  return {db.last_insert_id(), name, path, now};
+}
+
+}  // namespace sq::store

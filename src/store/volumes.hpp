@@ -1,0 +1,23 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/db.hpp"
+
+namespace sq::store {
+
+struct VolumeRow {
+  std::int64_t id = 0;
+  std::string name;
+  std::string path;
+  std::int64_t created_at_ns = 0;
+};
+
+std::optional<VolumeRow> find_volume(Db& db, const std::string& name);
+std::vector<VolumeRow> list_volumes(Db& db);
+// Inserts the volume; fails when the name exists.
+VolumeRow create_volume(Db& db, const std::string& name, const std::string& path);
+
+}  // namespace sq::store
