@@ -40,6 +40,7 @@ void add_volumes_command(CLI::App& app, Context& ctx) {
     if (!cmd->get_subcommands().empty()) return;
     list(ctx, *json);
   });
+  add_volumes_move_command(*cmd, ctx);
 }
 
 }  // namespace sq::cli

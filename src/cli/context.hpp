@@ -51,5 +51,6 @@ void add_index_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);
 void add_query_command(CLI::App& app, Context& ctx);
 void add_volumes_command(CLI::App& app, Context& ctx);
+void add_volumes_move_command(CLI::App& volumes, Context& ctx);
 
 }  // namespace sq::cli

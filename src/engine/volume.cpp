@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "store/runs.hpp"
 
 namespace sq::engine {
 
@@ -104,6 +105,55 @@ void adopt_volume(store::Db& db, ResolvedVolume& v) {
     v.row = store::create_volume(db, v.name, v.path.string());
     tx.commit();
   }
+}
+
+}  // namespace sq::engine
+
+namespace sq::engine {
+
+namespace {
+
+void require_marker_at(const std::filesystem::path& path, const std::string& name) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec))
+    throw Error(ErrorKind::refused, fmt::format("{} is not an accessible directory — mount or create it first",
+                                                path.string()));
+  Fd root = open_root(path);
+  auto marker = read_marker(root.get(), name, path);
+  if (!marker)
+    throw Error(ErrorKind::refused,
+                fmt::format("{} has no .squirrel-volume marker — move the volume's files including the marker there "
+                            "first; squirrel only re-points a volume at a tree that is provably the same volume",
+                            path.string()));
+  if (marker->volume != name)
+    throw Error(ErrorKind::refused, fmt::format("the marker at {} names volume \"{}\", not \"{}\"", path.string(),
+                                                escape_for_display(marker->volume), name));
+}
+
+}  // namespace
+
+MoveResult move_volume(store::Db& db, const std::string& name, const std::filesystem::path& new_path,
+                       const std::string& operator_name) {
+  auto row = store::find_volume(db, name);
+  if (!row) throw Error(ErrorKind::not_found, fmt::format("volume \"{}\" is not in the index — see `squirrel volumes`",
+                                                          escape_for_display(name)));
+  MoveResult r{row->path, new_path.string(), 0};
+  if (r.from == r.to) throw Error(ErrorKind::usage, fmt::format("volume \"{}\" is already at {}", name, r.to));
+  require_marker_at(new_path, name);
+  auto begun = store::begin_run(db, {store::RunKind::audit, row->id, ""});
+  if (!begun.began())
+    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}) — retry when it finishes",
+                                                 begun.blocker->id, store::to_string(begun.blocker->kind)));
+  r.run_id = begun.run_id;
+  store::finish_record(db, store::kRunsTable, r.run_id, "success", {{"file_count", store::Value{std::int64_t{0}}}},
+                       [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
+                         d.execute("UPDATE volumes SET path = ? WHERE id = ?", {store::Value{r.to}, store::Value{row->id}});
+                         store::append_audit(d, id, "volume-move",
+                                             operator_name.empty() ? std::nullopt : std::optional(operator_name), at,
+                                             fmt::format("{} -> {}", r.from, r.to));
+                         store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
+                       });
+  return r;
 }
 
 }  // namespace sq::engine

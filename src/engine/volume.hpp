@@ -46,3 +46,17 @@ ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const st
 void adopt_volume(store::Db& db, ResolvedVolume& v);
 
 }  // namespace sq::engine
+
+namespace sq::engine {
+
+struct MoveResult {
+  std::string from, to;
+  std::int64_t run_id = 0;
+};
+// `volumes move`: the deliberate way to re-point a volume. The new path must
+// hold a marker naming the volume; the old path is never touched. Recorded
+// as an audit run (gated like one) with a `volume-move` audit row.
+MoveResult move_volume(store::Db& db, const std::string& name, const std::filesystem::path& new_path,
+                       const std::string& operator_name);
+
+}  // namespace sq::engine
