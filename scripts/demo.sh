@@ -32,6 +32,12 @@ echo "a new photo" > "$DEMO/photos/2025/new.jpg"
 rm "$DEMO/photos/2025/scan_5.png"
 sq index photos --dry-run
 sq index photos
+sq sync photos || true   # refused: the first sync needs --init (an unmounted disk must never look new)
+sq sync photos --init
+sq sync photos           # nothing changed: transfers nothing
+echo "edited" >> "$DEMO/photos/2025/new.jpg"
+sq index photos
+sq sync photos           # the old bytes move to .squirrel-history, never overwritten
 sq query "$DEMO/photos/2025/copy_of_img_3.jpg"
 sq query --duplicates
 sq query --missing
@@ -39,5 +45,6 @@ sq audit photos --deep
 sq audit photos --folders
 sq runs
 sq volumes
+echo; echo "\$ find usb -type f (the destination)"; (cd "$DEMO" && find usb -type f | grep -v '/index-' | sort)
 echo
 echo "demo finished in $DEMO (removed on exit)"

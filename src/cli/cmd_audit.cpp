@@ -24,7 +24,7 @@ struct AuditFlags {
 
 // --folders: re-derive every folder hash from the rows; no disk access.
 nlohmann::json audit_folders(Context& ctx, const std::string& name, bool json) {
-  auto& st = ctx.store();
+  auto& st = ctx.existing_store();
   auto vol = engine::resolve_volume(ctx.config(), st.db(), name, engine::ResolveMode::existing);
   auto begun = store::begin_run(st.db(), {store::RunKind::audit, vol.row->id, ""});
   if (!begun.began())
@@ -54,7 +54,7 @@ nlohmann::json audit_walk(Context& ctx, const std::string& name, const AuditFlag
     const char* label = e.type == T::file_error ? "error" : e.type == T::finding ? "drift" : "warning";
     std::fprintf(stderr, "%s: %s: %s\n", label, escape_for_display(e.path).c_str(), e.message.c_str());
   };
-  auto r = engine::run_index(ctx.config(), ctx.store(), name, opts, listener);
+  auto r = engine::run_index(ctx.config(), ctx.existing_store(), name, opts, listener);
   progress.clear();
   if (r.findings()) ctx.exit_code = 1;
   if (!f.json)
@@ -68,7 +68,12 @@ void run(Context& ctx, const AuditFlags& f) {
   if (f.deep && f.folders) throw Error(ErrorKind::usage, "--deep and --folders cannot be combined — pick one");
   const auto& cfg = ctx.config();
   std::vector<std::string> names;
-  if (!f.volume.empty()) names.push_back(f.volume);
+  if (!f.volume.empty()) {
+    if (!cfg.volume(f.volume))
+      throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
+                                                    escape_for_display(f.volume), cfg.file.string()));
+    names.push_back(f.volume);
+  }
   else for (const auto& [n, v] : cfg.volumes) names.push_back(n);
   auto out = nlohmann::json::array();
   for (const auto& n : names) out.push_back(f.folders ? audit_folders(ctx, n, f.json) : audit_walk(ctx, n, f));

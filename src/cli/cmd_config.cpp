@@ -51,11 +51,13 @@ void check(Context& ctx, bool json) {
 
 void add_config_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("config", "Inspect the configuration");
-  cmd->require_subcommand(1);
   auto json = std::make_shared<bool>(false);
   auto* chk = cmd->add_subcommand("check", "Validate the config file and check every path it names (read-only)");
   chk->add_flag("--json", *json, "Print JSON");
   chk->callback([&ctx, json] { check(ctx, *json); });
+  cmd->callback([cmd] {
+    if (cmd->get_subcommands().empty()) print(cmd->help());
+  });
 }
 
 }  // namespace sq::cli

@@ -76,6 +76,7 @@ void restore(Context& ctx, const DbFlags& f) {
                             "version",
                             snap.string(), info.schema_version, store::current_schema_version()));
   if (std::filesystem::exists(live, ec) && !f.force) refuse_if_busy(ctx);
+  ctx.close_store();  // our own connection must not outlive the file it points at
   auto r = store::restore_snapshot(snap, live);
   print(fmt::format("restored {} from {} (previous database kept at {})\n", live.string(), snap.string(),
                     r.displaced.string()));
@@ -103,6 +104,9 @@ void add_db_command(CLI::App& app, Context& ctx) {
   r->callback([&ctx, f] { restore(ctx, *f); });
   auto* s = cmd->add_subcommand("schema", "Print the database schema (DDL)");
   s->callback([&ctx] { schema(ctx); });
+  cmd->callback([cmd] {
+    if (cmd->get_subcommands().empty()) print(cmd->help());
+  });
 }
 
 }  // namespace sq::cli

@@ -39,7 +39,7 @@ void run(Context& ctx, const IndexFlags& f) {
   if (!cfg.volume(f.volume))
     throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
                                                   escape_for_display(f.volume), cfg.file.string()));
-  auto& st = ctx.store();
+  auto& st = f.dry_run && !ctx.db_exists() ? ctx.scratch_store() : ctx.store();
   ProgressLine progress(f.progress || stderr_is_tty());
   engine::IndexOptions opts;
   opts.shallow = f.shallow;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <stdlib.h>
+
 #include <cstdlib>
 
 #include "core/error.hpp"
@@ -67,6 +69,23 @@ store::Store& Context::open_store(bool create) {
 }
 
 store::Store& Context::store() { return open_store(true); }
+
+store::Store& Context::scratch_store() {
+  if (store_) return *store_;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "squirrel-dry-run-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw Error(ErrorKind::io, "cannot create a scratch directory for the dry run");
+  scratch_dir_ = tmpl;
+  store::StoreOptions opts;
+  if (auto* cfg = config_if_present()) opts.node_name = cfg->node_name;
+  store_ = std::make_unique<store::Store>(store::Store::open(scratch_dir_ / "index.db", opts));
+  return *store_;
+}
+
+Context::~Context() {
+  store_.reset();
+  std::error_code ec;
+  if (!scratch_dir_.empty()) std::filesystem::remove_all(scratch_dir_, ec);
+}
 store::Store& Context::existing_store() { return open_store(false); }
 
 }  // namespace sq::cli

@@ -31,11 +31,22 @@ class Context {
   // Opens an existing database; a missing one is an error (read-only questions).
   store::Store& existing_store();
   bool db_exists();
+  // Closes the store so its files can be replaced (db restore).
+  void close_store() { store_.reset(); }
+  // A throwaway database for a dry run when none exists yet: nothing is
+  // created at the real path.
+  store::Store& scratch_store();
 
  private:
   std::optional<config::Config> config_;
   bool config_probed_ = false;
   std::unique_ptr<store::Store> store_;
+  std::filesystem::path scratch_dir_;
+
+ public:
+  ~Context();
+
+ private:
   store::Store& open_store(bool create);
 };
 
@@ -48,6 +59,12 @@ void add_hooks_command(CLI::App& app, Context& ctx);
 void add_config_command(CLI::App& app, Context& ctx);
 void add_db_command(CLI::App& app, Context& ctx);
 void add_index_command(CLI::App& app, Context& ctx);
+void add_sync_command(CLI::App& app, Context& ctx);
+void add_verify_command(CLI::App& app, Context& ctx);
+void add_offload_command(CLI::App& app, Context& ctx);
+void add_restore_command(CLI::App& app, Context& ctx);
+void add_status_command(CLI::App& app, Context& ctx);
+void add_destination_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);
 void add_query_command(CLI::App& app, Context& ctx);
 void add_volumes_command(CLI::App& app, Context& ctx);

@@ -19,7 +19,8 @@ bool same_file_state(const FileStat& a, const FileStat& b) {
 HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer) {
   HashResult r;
   r.job = job;
-  int fd = open_beneath(root, job.path, O_RDONLY);
+  // O_NONBLOCK: a FIFO swapped in after the walk must not block the open.
+  int fd = open_beneath(root, job.path, O_RDONLY | O_NONBLOCK);
   if (fd < 0) {
     r.error = std::strerror(-fd);
     return r;
@@ -30,6 +31,7 @@ HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer) {
     r.error = S_ISREG(before.st_mode) ? std::strerror(errno) : "no longer a regular file";
     return r;
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   if (before.st_size > (1 << 20)) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Hasher h;
   std::int64_t total = 0;
@@ -68,38 +70,51 @@ HashPool::~HashPool() {
   for (auto& t : threads_) t.join();
 }
 
-bool HashPool::can_submit() const {
-  std::lock_guard lock(mu_);
-  return next_seq_ - consumed_ < max_in_flight_;
-}
+bool HashPool::can_submit() const { return next_seq_ - consumed_ < max_in_flight_; }
 
-bool HashPool::idle() const {
-  std::lock_guard lock(mu_);
-  return next_seq_ == consumed_;
+bool HashPool::idle() const { return next_seq_ == consumed_; }
+
+namespace {
+constexpr std::size_t kChunkFiles = 32;
+constexpr std::int64_t kChunkBytes = 8 << 20;
+}  // namespace
+
+void HashPool::flush_chunk() {
+  if (chunk_.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(chunk_));
+  }
+  chunk_.clear();
+  chunk_bytes_ = 0;
+  job_cv_.notify_one();
 }
 
 void HashPool::submit(HashJob job) {
-  std::unique_lock lock(mu_);
   job.seq = next_seq_++;
   if (!job.needs_hash) {
     HashResult r;
     r.job = std::move(job);
     r.ok = true;
     r.stat = r.job.walked;
+    std::lock_guard lock(mu_);
     done_.emplace(r.job.seq, std::move(r));
-    result_cv_.notify_all();
     return;
   }
-  jobs_.push_back(std::move(job));
-  lock.unlock();
-  job_cv_.notify_one();
+  chunk_bytes_ += job.walked.size;
+  chunk_.push_back(std::move(job));
+  if (chunk_.size() >= kChunkFiles || chunk_bytes_ >= kChunkBytes) flush_chunk();
 }
 
 std::optional<HashResult> HashPool::next_ready(bool wait) {
+  if (next_seq_ == consumed_) return std::nullopt;
   std::unique_lock lock(mu_);
   auto ready = [&] { return done_.count(consumed_) > 0; };
   if (!ready()) {
-    if (!wait || next_seq_ == consumed_) return std::nullopt;
+    if (!wait) return std::nullopt;
+    lock.unlock();
+    flush_chunk();  // the result we wait for may still sit in the local chunk
+    lock.lock();
     result_cv_.wait(lock, ready);
   }
   auto node = done_.extract(consumed_++);
@@ -109,20 +124,22 @@ std::optional<HashResult> HashPool::next_ready(bool wait) {
 void HashPool::work() {
   std::vector<char> buffer(1 << 20);
   for (;;) {
-    HashJob job;
+    std::vector<HashJob> chunk;
     {
       std::unique_lock lock(mu_);
       job_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
       if (stopping_ && jobs_.empty()) return;
-      job = std::move(jobs_.front());
+      chunk = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    HashResult r = hash_file(root_, job, buffer);
+    std::vector<HashResult> results;
+    results.reserve(chunk.size());
+    for (const auto& job : chunk) results.push_back(hash_file(root_, job, buffer));
     {
       std::lock_guard lock(mu_);
-      done_.emplace(r.job.seq, std::move(r));
+      for (auto& r : results) done_.emplace(r.job.seq, std::move(r));
     }
-    result_cv_.notify_all();
+    result_cv_.notify_one();
   }
 }
 

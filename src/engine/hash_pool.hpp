@@ -54,13 +54,18 @@ class HashPool {
 
  private:
   void work();
+  void flush_chunk();
   int root_;
   std::size_t max_in_flight_;
+  // Jobs travel in chunks so that a lock round trip and a wake-up are paid
+  // per chunk, not per small file.
+  std::vector<HashJob> chunk_;
+  std::int64_t chunk_bytes_ = 0;
+  std::uint64_t next_seq_ = 0, consumed_ = 0;  // touched by the submitting thread only
   mutable std::mutex mu_;
   std::condition_variable job_cv_, result_cv_;
-  std::deque<HashJob> jobs_;
+  std::deque<std::vector<HashJob>> jobs_;
   std::map<std::uint64_t, HashResult> done_;
-  std::uint64_t next_seq_ = 0, consumed_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -10,9 +10,11 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "engine/batch_sink.hpp"
 #include "engine/hash_pool.hpp"
 #include "engine/volume.hpp"
 #include "engine/walk.hpp"
+#include "engine/walker.hpp"
 #include "store/files.hpp"
 
 namespace sq::engine {
@@ -35,13 +37,17 @@ class Indexer {
 
  private:
   bool writes() const { return opts_.mode == IndexMode::index && !opts_.dry_run; }
-  bool hashes(const store::LiveRow* live) const;
-  void visit(const std::string& rel, std::vector<std::string>& stack);
+  bool trusts_stat(const store::LiveRow* live, const FileStat& st) const;
+  void visit(const WalkedDir& dir);
   void classify_files(const std::string& rel, const DirListing& listing);
+  void submit(HashJob job, const store::LiveRow* live);
   void handle(HashResult r);
+  void record(const HashResult& r, const std::optional<store::LiveRow>& live, bool unchanged);
   void drain(bool wait);
   void flush_batch();
-  void count_unwalked_missing();
+  void collect_unwalked();
+  void settle();
+  void unseen(const std::string& path, std::int64_t content_id);
   void emit(IndexEvent::Type t, const std::string& path, const std::string& msg);
   void file_error(const std::string& path, const std::string& msg);
 
@@ -53,8 +59,10 @@ class Indexer {
   std::int64_t volume_id_ = 0;  // 0 before the first index
   std::int64_t run_id_ = 0;
   std::unique_ptr<HashPool> pool_;
+  std::unique_ptr<BatchSink> sink_;
   std::map<std::string, store::LiveRow> pending_live_;  // path -> live row, for jobs in flight
   std::vector<store::Observation> batch_;
+  std::vector<store::UnseenRow> unseen_;
   std::set<std::string> walked_;
   std::int64_t files_done_ = 0;
   Clock::time_point last_progress_ = Clock::now();
@@ -69,11 +77,10 @@ void Indexer::file_error(const std::string& path, const std::string& msg) {
   emit(IndexEvent::Type::file_error, path, msg);
 }
 
-bool Indexer::hashes(const store::LiveRow* live) const {
-  bool trusted = live && live->status == "present";
-  if (opts_.mode == IndexMode::audit) return false;
-  if (opts_.mode == IndexMode::index && opts_.shallow && trusted) return false;
-  return true;
+// Shallow index and the default audit judge a present row by size + mtime.
+bool Indexer::trusts_stat(const store::LiveRow* live, const FileStat& st) const {
+  bool by_stat = opts_.mode == IndexMode::audit || (opts_.mode == IndexMode::index && opts_.shallow);
+  return by_stat && live && live->status == "present" && live->size == st.size && live->mtime_ns == st.mtime_ns;
 }
 
 void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
@@ -82,41 +89,36 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   volume_id_ = vol.row ? vol.row->id : 0;
   run_id_ = report.run_id;
   int workers = opts_.workers > 0 ? opts_.workers : default_workers();
-  pool_ = std::make_unique<HashPool>(vol.root.get(), workers, std::max<std::size_t>(64, 64 * workers));
-  std::vector<std::string> stack{""};
-  while (!stack.empty()) {
-    std::string rel = std::move(stack.back());
-    stack.pop_back();
-    visit(rel, stack);
+  pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(256, 128 * workers));
+  if (writes()) sink_ = std::make_unique<BatchSink>(db_, volume_id_, run_id_);
+  {
+    Walker walker(root_, 64);
+    while (auto dir = walker.next()) visit(*dir);
   }
   while (!pool_->idle()) drain(true);
   flush_batch();
   pool_.reset();
-  if (writes()) {
-    if (report.errors == 0) report.missing = store::mark_missing(db_, volume_id_, run_id_);
-  } else {
-    count_unwalked_missing();
-  }
+  if (sink_) sink_->finish();
+  sink_.reset();
+  collect_unwalked();
+  settle();
   emit(IndexEvent::Type::progress, "", "done");
 }
 
-void Indexer::visit(const std::string& rel, std::vector<std::string>& stack) {
+void Indexer::visit(const WalkedDir& dir) {
+  const std::string& rel = dir.rel;
   walked_.insert(rel);
-  DirListing listing = list_directory(root_, rel);
-  if (!listing.error.empty()) {
-    file_error(rel.empty() ? "." : rel, "cannot read directory: " + listing.error);
+  if (!dir.listing.error.empty()) {
+    file_error(rel.empty() ? "." : rel, "cannot read directory: " + dir.listing.error);
     return;
   }
-  for (const auto& [name, msg] : listing.errors) file_error(join_rel(rel, name), msg);
-  classify_files(rel, listing);
-  for (auto it = listing.entries.rbegin(); it != listing.entries.rend(); ++it) {
-    if (it->type != DirEntry::Type::directory) continue;
-    std::string child = join_rel(rel, it->name);
-    if (rel.empty() && it->name == ".squirrel-history")
-      emit(IndexEvent::Type::warning, child,
-           "a .squirrel-history folder is inside the volume; it is indexed like any other folder but never synced");
-    stack.push_back(std::move(child));
-  }
+  for (const auto& [name, msg] : dir.listing.errors) file_error(join_rel(rel, name), msg);
+  if (rel.empty())
+    for (const auto& e : dir.listing.entries)
+      if (e.type == DirEntry::Type::directory && e.name == ".squirrel-history")
+        emit(IndexEvent::Type::warning, e.name,
+             "a .squirrel-history folder is inside the volume; it is indexed like any other folder but never synced");
+  classify_files(rel, dir.listing);
 }
 
 void Indexer::classify_files(const std::string& rel, const DirListing& listing) {
@@ -125,29 +127,30 @@ void Indexer::classify_files(const std::string& rel, const DirListing& listing) 
     for (auto& row : store::live_rows_in_folder(db_, volume_id_, rel)) live.emplace(row.name, std::move(row));
   std::set<std::string> seen;
   for (const auto& e : listing.entries) {
-    if (e.type == DirEntry::Type::special) {
-      report_->skipped_special += 1;
-      continue;
-    }
+    if (e.type == DirEntry::Type::special) report_->skipped_special += 1;
     if (e.type != DirEntry::Type::file || (rel.empty() && e.name == kMarkerName)) continue;
     seen.insert(e.name);
     auto it = live.find(e.name);
     const store::LiveRow* lr = it == live.end() ? nullptr : &it->second;
-    std::string path = join_rel(rel, e.name);
-    bool same_stat = lr && lr->status == "present" && lr->size == e.stat.size && lr->mtime_ns == e.stat.mtime_ns;
-    HashJob job{0, path, hashes(lr) && !(opts_.mode == IndexMode::index && opts_.shallow && same_stat), e.stat};
-    if (opts_.mode == IndexMode::index && opts_.shallow && lr && !same_stat) job.needs_hash = true;
-    if (lr) pending_live_.emplace(path, *lr);
-    while (!pool_->can_submit()) drain(true);
-    pool_->submit(std::move(job));
-    drain(false);
+    bool by_stat = trusts_stat(lr, e.stat);
+    bool hash = !by_stat && opts_.mode != IndexMode::audit;
+    submit(HashJob{0, join_rel(rel, e.name), hash, e.stat}, lr);
   }
-  if (writes()) return;
   for (const auto& [name, row] : live)
-    if (row.status == "present" && !seen.count(name)) {
-      report_->missing += 1;
-      if (opts_.mode != IndexMode::index) emit(IndexEvent::Type::finding, join_rel(rel, name), "missing");
-    }
+    if (row.status == "present" && !seen.count(name)) unseen(join_rel(rel, name), row.content_id);
+}
+
+void Indexer::submit(HashJob job, const store::LiveRow* live) {
+  if (live) pending_live_.emplace(job.path, *live);
+  while (!pool_->can_submit()) drain(true);
+  pool_->submit(std::move(job));
+  drain(false);
+}
+
+void Indexer::unseen(const std::string& path, std::int64_t content_id) {
+  report_->missing += 1;
+  unseen_.push_back({path, content_id});
+  if (opts_.mode != IndexMode::index) emit(IndexEvent::Type::finding, path, "missing");
 }
 
 void Indexer::drain(bool wait) {
@@ -158,7 +161,7 @@ void Indexer::drain(bool wait) {
 }
 
 void Indexer::handle(HashResult r) {
-  const std::string& path = r.job.path;
+  const std::string path = r.job.path;
   std::optional<store::LiveRow> lr;
   if (auto it = pending_live_.find(path); it != pending_live_.end()) {
     lr = std::move(it->second);
@@ -170,19 +173,8 @@ void Indexer::handle(HashResult r) {
     return file_error(path, "changed while it was being hashed; not recorded — re-run the index when it is quiet");
   if (r.job.needs_hash) report_->bytes_hashed += r.stat.size;
   bool present = lr && lr->status == "present";
-  bool unchanged = r.job.needs_hash ? (present && lr->hash == r.hash)
-                                    : (present && lr->size == r.stat.size && lr->mtime_ns == r.stat.mtime_ns);
-  if (!writes()) {
-    if (unchanged) report_->unchanged += 1;
-    else if (lr) report_->modified += 1;
-    else report_->added += 1;
-    if (!unchanged && opts_.mode != IndexMode::index)
-      emit(IndexEvent::Type::finding, path, lr ? "modified" : "added");
-  } else {
-    store::Observation o{path, r.hash, r.stat.size, r.stat.mtime_ns, r.stat.inode, !r.job.needs_hash};
-    batch_.push_back(std::move(o));
-    if (batch_.size() >= opts_.batch_size) flush_batch();
-  }
+  bool unchanged = r.job.needs_hash ? present && lr->hash == r.hash : trusts_stat(lr ? &*lr : nullptr, r.stat);
+  record(r, lr, unchanged);
   auto now = Clock::now();
   if (now - last_progress_ > std::chrono::milliseconds(100)) {
     last_progress_ = now;
@@ -190,29 +182,51 @@ void Indexer::handle(HashResult r) {
   }
 }
 
+// Unchanged files whose mtime and inode still match need no write at all:
+// settle() stamps them in one statement at the end.
+void Indexer::record(const HashResult& r, const std::optional<store::LiveRow>& lr, bool unchanged) {
+  if (unchanged) report_->unchanged += 1;
+  else if (lr) report_->modified += 1;
+  else report_->added += 1;
+  if (!writes()) {
+    if (!unchanged && opts_.mode != IndexMode::index) emit(IndexEvent::Type::finding, r.job.path, lr ? "modified" : "added");
+    return;
+  }
+  if (unchanged && (!r.job.needs_hash || (lr->mtime_ns == r.stat.mtime_ns && lr->inode == r.stat.inode))) return;
+  batch_.push_back({r.job.path, unchanged ? lr->hash : r.hash, r.stat.size, r.stat.mtime_ns, r.stat.inode,
+                    !r.job.needs_hash, !lr.has_value()});
+  if (batch_.size() >= opts_.batch_size) flush_batch();
+}
+
 void Indexer::flush_batch() {
   if (batch_.empty() || !writes()) return;
-  auto counts = store::apply_index_batch(db_, volume_id_, run_id_, batch_);
-  report_->added += counts.added;
-  report_->modified += counts.modified;
-  report_->unchanged += counts.unchanged;
-  batch_.clear();
+  sink_->push(std::move(batch_));
+  batch_ = {};
 }
 
 // Folders the index knows but the walk never reached are gone entirely.
-void Indexer::count_unwalked_missing() {
+void Indexer::collect_unwalked() {
   if (!volume_id_) return;
   store::Stmt st(db_,
-                 "SELECT d.path, count(*) FROM files f JOIN folders d ON d.id = f.folder_id WHERE d.volume_id = ? AND "
-                 "f.status = 'present' GROUP BY d.id");
+                 "SELECT d.path, f.name, f.content_id FROM files f JOIN folders d ON d.id = f.folder_id WHERE "
+                 "d.volume_id = ? AND f.status = 'present' ORDER BY d.path, f.name");
   st.bind(1, volume_id_);
   while (st.step()) {
-    auto b = st.blob(0);
-    std::string path(b.begin(), b.end());
+    auto folder = st.blob(0);
+    std::string path(folder.begin(), folder.end());
     if (walked_.count(path)) continue;
-    report_->missing += st.i64(1);
-    if (opts_.mode != IndexMode::index) emit(IndexEvent::Type::finding, path, fmt::format("{} missing", st.i64(1)));
+    auto name = st.blob(1);
+    unseen(join_rel(path, std::string(name.begin(), name.end())), st.i64(2));
   }
+}
+
+void Indexer::settle() {
+  if (!writes()) return;
+  if (report_->errors) {
+    report_->missing = 0;  // nothing is flagged missing after an incomplete walk
+    return;
+  }
+  report_->missing = store::settle_walk(db_, volume_id_, run_id_, unseen_);
 }
 
 store::RunKind kind_of(const IndexOptions& o) {
@@ -237,9 +251,26 @@ ResolvedVolume resolve_or_refuse(const config::Config& cfg, store::Db& db, const
   }
 }
 
-void begin_gated(store::Db& db, const IndexOptions& opts, ResolvedVolume& vol, IndexReport& report) {
+// Two first indexes of one volume can both find it unadopted; the loser's
+// exclusive marker create or volume insert then fails. Resolve again and go
+// on when the winner's marker or row is what changed: the gate decides next.
+void adopt(const config::Config& cfg, store::Db& db, ResolvedVolume& vol) {
+  for (;;) {
+    try {
+      return adopt_volume(db, vol);
+    } catch (const Error&) {
+      auto again = resolve_volume(cfg, db, vol.name, ResolveMode::first_index);
+      bool progressed = (again.marker_present && !vol.marker_present) || (again.row && !vol.row);
+      if (!progressed) throw;
+      vol = std::move(again);
+    }
+  }
+}
+
+void begin_gated(const config::Config& cfg, store::Db& db, const IndexOptions& opts, ResolvedVolume& vol,
+                 IndexReport& report) {
   if (opts.dry_run) return;
-  if (opts.mode == IndexMode::index) adopt_volume(db, vol);
+  if (opts.mode == IndexMode::index) adopt(cfg, db, vol);
   store::BeginOptions bo;
   bo.shallow = opts.mode == IndexMode::audit || opts.shallow;
   auto begun = store::begin_run(db, {kind_of(opts), vol.row->id, ""}, bo);
@@ -267,7 +298,7 @@ IndexReport run_index(const config::Config& cfg, store::Store& st, const std::st
   report.dry_run = opts.dry_run;
   auto vol = resolve_or_refuse(cfg, db, volume, opts);
   report.first_index = !vol.row.has_value();
-  begin_gated(db, opts, vol, report);
+  begin_gated(cfg, db, opts, vol, report);
   try {
     Indexer(st, opts, listener).run(vol, report);
   } catch (const std::exception& e) {

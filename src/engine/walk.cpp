@@ -24,8 +24,10 @@ DirListing list_directory(int root, const std::string& rel) {
     ::close(fd);
     return out;
   }
-  errno = 0;
-  while (dirent* e = ::readdir(dir)) {
+  for (;;) {
+    errno = 0;  // readdir signals an error only through errno: clear it before every call
+    dirent* e = ::readdir(dir);
+    if (!e) break;
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     DirEntry entry;
@@ -40,7 +42,6 @@ DirListing list_directory(int root, const std::string& rel) {
                  : S_ISDIR(st.st_mode) ? DirEntry::Type::directory
                                        : DirEntry::Type::special;
     out.entries.push_back(std::move(entry));
-    errno = 0;
   }
   if (errno != 0) out.error = std::strerror(errno);
   ::closedir(dir);

@@ -40,7 +40,9 @@ void Db::raise(int rc, std::string_view context) const {
 Db Db::open(const std::filesystem::path& path, OpenOptions opts) {
   Db db;
   db.path_ = path;
-  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  // Serialized mode: the one connection may be used by the index writer thread
+  // and the walk thread at once; SQLite takes its own mutex per call.
+  int flags = SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE;
   flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (opts.create && !opts.read_only) flags |= SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &db.db_, flags, nullptr);

@@ -25,7 +25,9 @@ class BatchWriter {
       : db_(db), run_(run_id), prov_(prov), tree_(db, volume_id), now_(now_ns()),
         live_(db, "SELECT content_id, status FROM files WHERE folder_id = ? AND name = ? AND status != 'superseded'"),
         content_(db, "SELECT id, size_bytes FROM contents WHERE blake3 = ?"),
-        add_content_(db, "INSERT INTO contents(blake3, size_bytes, origin_node_id, origin_run_id) VALUES (?,?,?,?)"),
+        add_content_(db,
+                     "INSERT INTO contents(blake3, size_bytes, origin_node_id, origin_run_id) VALUES (?,?,?,?) "
+                     "ON CONFLICT(blake3) DO NOTHING"),
         touch_(db,
                "UPDATE files SET last_seen_run_id = ?1, mtime_ns = ?2, inode = ?3, indexed_at_ns = ?4, "
                "status_changed_run_id = CASE WHEN status = 'present' THEN status_changed_run_id ELSE ?1 END, "
@@ -45,6 +47,7 @@ class BatchWriter {
   std::int64_t resolve_content(const Observation& o);
   void revive_or_insert(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o);
   void touch(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o);
+  void insert_row(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o);
 
   Db& db_;
   std::int64_t run_;
@@ -55,23 +58,24 @@ class BatchWriter {
   Stmt live_, content_, add_content_, touch_, supersede_, exists_, insert_;
 };
 
+// Inserting first and looking up only on conflict costs one statement for
+// new content, which is what a first index mostly sees.
 std::int64_t BatchWriter::resolve_content(const Observation& o) {
-  content_.reset();
-  content_.bind(1, Value{digest_blob(o.hash)});
-  if (content_.step()) {
-    if (content_.i64(1) != o.size)
-      throw Error(ErrorKind::corrupt, fmt::format("content {} is recorded with {} bytes but {} has {} — the file "
-                                                  "changed while it was read; re-run the index",
-                                                  to_hex(o.hash), content_.i64(1), escape_for_display(o.path), o.size));
-    return content_.i64(0);
-  }
   add_content_.reset();
   add_content_.bind(1, Value{digest_blob(o.hash)})
       .bind(2, o.size)
       .bind(3, prov_.origin_node_id ? Value{*prov_.origin_node_id} : Value{})
       .bind(4, prov_.origin_run_id ? Value{*prov_.origin_run_id} : Value{});
   add_content_.run();
-  return db_.last_insert_id();
+  if (db_.changes() == 1) return db_.last_insert_id();
+  content_.reset();
+  content_.bind(1, Value{digest_blob(o.hash)});
+  if (!content_.step()) throw Error(ErrorKind::internal, "content vanished between insert and lookup");
+  if (content_.i64(1) != o.size)
+    throw Error(ErrorKind::corrupt, fmt::format("content {} is recorded with {} bytes but {} has {} — the file "
+                                                "changed while it was read; re-run the index",
+                                                to_hex(o.hash), content_.i64(1), escape_for_display(o.path), o.size));
+  return content_.i64(0);
 }
 
 void BatchWriter::touch(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o) {
@@ -86,6 +90,10 @@ void BatchWriter::revive_or_insert(std::int64_t folder, const std::string& name,
   exists_.reset();
   exists_.bind(1, folder).bind(2, blob_of(name)).bind(3, content);
   if (exists_.step()) return touch(folder, name, content, o);  // a revert revives the old row
+  insert_row(folder, name, content, o);
+}
+
+void BatchWriter::insert_row(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o) {
   insert_.reset();
   insert_.bind(1, folder).bind(2, blob_of(name)).bind(3, content).bind(4, o.mtime_ns).bind(5, o.inode);
   insert_.bind(6, run_).bind(7, now_);
@@ -96,6 +104,12 @@ Change BatchWriter::apply(const Observation& o) {
   auto [folder_path, name] = split_path(o.path);
   if (name.empty()) throw Error(ErrorKind::internal, "empty file name in index batch");
   std::int64_t folder = tree_.ensure(folder_path);
+  if (o.known_absent && !o.touch_only) {
+    std::int64_t fresh = resolve_content(o);
+    touched_.insert(folder);
+    insert_row(folder, name, fresh, o);
+    return Change::added;
+  }
   live_.reset();
   live_.bind(1, folder).bind(2, blob_of(name));
   std::optional<std::int64_t> live_content;

@@ -31,6 +31,9 @@ struct Observation {
   std::int64_t mtime_ns = 0;
   std::int64_t inode = 0;
   bool touch_only = false;  // unchanged by size+mtime: only mark seen (shallow)
+  // The caller saw no live row at this path during this gated run, which
+  // means no row at all exists there; lets the writer skip two lookups.
+  bool known_absent = false;
 };
 
 enum class Change { added, modified, unchanged };
@@ -47,9 +50,35 @@ BatchCounts apply_index_batch(Db& db, std::int64_t volume_id, std::int64_t run_i
 // never flipped). Call only after a complete walk without errors.
 std::int64_t mark_missing(Db& db, std::int64_t volume_id, std::int64_t run_id);
 
+struct UnseenRow {
+  std::string path;
+  std::int64_t content_id = 0;
+};
+// Ends an error-free walk in one transaction: flips exactly the listed rows
+// that are still present with that content to missing (recomputing their
+// folders), then stamps last_seen_run_id on every other present row of the
+// volume — the walk saw them unchanged, so no per-file write was needed.
+// Returns the number of rows flipped.
+std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen);
+
 // Flips exactly the present row with that content to offloaded.
 void mark_offloaded(Db& db, std::int64_t volume_id, const std::string& path, std::int64_t content_id,
                     std::int64_t run_id);
+
+struct OffloadFlip {
+  std::string path;
+  std::int64_t content_id = 0;
+};
+// Flips each listed present row to offloaded in one transaction, with one
+// folder recomputation. Returns the paths whose flip did not apply (the row
+// was no longer present with that content).
+std::vector<std::string> mark_offloaded_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                                              const std::vector<OffloadFlip>& flips);
+
+// Restore: flips offloaded rows with that content back to present.
+// Returns the paths that did not flip.
+std::vector<std::string> mark_restored_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                                             const std::vector<OffloadFlip>& flips);
 
 struct LiveRow {
   std::string name;

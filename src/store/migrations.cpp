@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "store/snapshots.hpp"
 
 namespace sq::store {
 
@@ -11,6 +12,8 @@ const std::vector<Migration>& migrations() {
   static const std::vector<Migration> registry = {
       {1, "baseline: volumes, nodes, runs, runs_audit, hook_runs, contents, folders, files",
        [](Db& db) { db.exec(kSchemaV1); }},
+      {2, "durability evidence (vector, advance log, push freshness), mirror ledger, destination alarms",
+       [](Db& db) { db.exec(kSchemaV2); }},
   };
   return registry;
 }
@@ -26,6 +29,7 @@ int schema_version(Db& db) {
 namespace {
 
 void check_registry(const std::vector<Migration>& registry) {
+  if (registry.empty()) throw Error(ErrorKind::internal, "migration registry is empty");
   int prev = 0;
   for (const auto& m : registry) {
     if (m.version <= prev) throw Error(ErrorKind::internal, "migration registry is not strictly ascending");
@@ -42,7 +46,9 @@ std::filesystem::path snapshot_before(Db& db, int from, int to, const MigrateOpt
   auto file = dir / fmt::format("pre-migration-v{}-to-v{}-{}.db", from, to, compact_utc(now_ns()));
   if (std::filesystem::exists(file))
     throw Error(ErrorKind::io, fmt::format("snapshot {} already exists — retry in a moment", file.string()));
-  db.execute("VACUUM INTO ?", {Value{file.string()}});
+  // backup_to flushes the copy and its directory entry: the snapshot must be
+  // durable before the first step can commit.
+  backup_to(db, file);
   return file;
 }
 

@@ -16,6 +16,7 @@ struct Migration {
 };
 
 extern const char* const kSchemaV1;
+extern const char* const kSchemaV2;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

@@ -122,7 +122,7 @@ CREATE TABLE files (
   status_changed_run_id INTEGER NOT NULL REFERENCES runs(id),
   indexed_at_ns INTEGER NOT NULL,
   PRIMARY KEY (folder_id, name, content_id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX idx_files_content ON files(content_id);
 CREATE INDEX idx_files_missing ON files(folder_id, name) WHERE status = 'missing';
 CREATE UNIQUE INDEX uniq_files_live_per_path ON files(folder_id, name) WHERE status != 'superseded';

@@ -52,13 +52,33 @@ void backup_to(Db& db, const fs::path& to) {
   fsync_path(to.parent_path(), true);
 }
 
+namespace {
+
+// Exactly the names squirrel makes: index-yyyymmddThhmmss.mmmZ.db from
+// `db backup`, and index-yyyymmddThhmmss.mmmZ-run-<id>.db taken along by sync.
+// Anything else in the directory (a user's "index-old.db", pre-migration
+// snapshots) is not ours to delete.
+bool is_routine_backup_name(const std::string& name) {
+  static constexpr std::string_view kShape = "index-########T######.###Z";
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (name.size() < kShape.size() + 3 || !name.ends_with(".db")) return false;
+  for (std::size_t i = 0; i < kShape.size(); ++i)
+    if (kShape[i] == '#' ? !digit(name[i]) : name[i] != kShape[i]) return false;
+  std::string_view rest(name.data() + kShape.size(), name.size() - kShape.size() - 3);
+  if (rest.empty()) return true;
+  if (!rest.starts_with("-run-") || rest.size() == 5) return false;
+  return std::all_of(rest.begin() + 5, rest.end(), digit);
+}
+
+}  // namespace
+
 std::vector<fs::path> rotate_backups(const fs::path& dir, int keep) {
   std::vector<fs::path> routine, removed;
   if (keep <= 0) return removed;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     auto name = e.path().filename().string();
-    if (e.is_regular_file() && name.starts_with("index-") && name.ends_with(".db")) routine.push_back(e.path());
+    if (e.is_regular_file(ec) && !e.is_symlink(ec) && is_routine_backup_name(name)) routine.push_back(e.path());
   }
   std::sort(routine.begin(), routine.end());  // names sort by time
   while (routine.size() > static_cast<std::size_t>(keep)) {
@@ -69,14 +89,35 @@ std::vector<fs::path> rotate_backups(const fs::path& dir, int keep) {
   return removed;
 }
 
+namespace {
+
+// Runs one check. On a damaged file the check itself can stop with
+// SQLITE_CORRUPT part-way (foreign_key_check reads every row); that is a
+// finding to report next to the others, not a reason to lose them. Any other
+// failure (busy, I/O) is not a verdict on the file and is rethrown.
+template <typename Row>
+void run_check(Db& db, const char* sql, std::vector<std::string>& out, Row row) {
+  try {
+    Stmt st(db, sql);
+    while (st.step()) row(st);
+  } catch (const Error& e) {
+    int code = sqlite3_errcode(db.handle()) & 0xff;
+    if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) throw;
+    out.push_back(fmt::format("{} stopped: {}", sql, e.what()));
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> integrity_problems(Db& db) {
   std::vector<std::string> out;
-  Stmt st(db, "PRAGMA integrity_check");
-  while (st.step())
+  run_check(db, "PRAGMA integrity_check", out, [&](const Stmt& st) {
     if (st.text(0) != "ok") out.push_back(st.text(0));
-  Stmt fk(db, "PRAGMA foreign_key_check");
-  while (fk.step())
-    out.push_back(fmt::format("foreign key violation: table {} row {} references {}", fk.text(0), fk.i64(1), fk.text(2)));
+  });
+  run_check(db, "PRAGMA foreign_key_check", out, [&](const Stmt& st) {
+    out.push_back(fmt::format("foreign key violation: table {} row {} references {}", st.text(0), st.i64(1),
+                              st.text(2)));
+  });
   return out;
 }
 

@@ -67,9 +67,28 @@ void check_header(const std::filesystem::path& path) {
                                                 path.string()));
 }
 
+// Looks before anything is changed: PRAGMA journal_mode=WAL rewrites the
+// file header, and migrating would add tables. An SQLite file without our
+// version table but with objects belongs to another program; a version
+// newer than the registry belongs to a newer squirrel. Both stay untouched.
+void refuse_foreign_or_newer(Db& db, const std::vector<Migration>& registry) {
+  int version = schema_version(db);
+  if (version == 0 && db.query_i64("SELECT count(*) FROM sqlite_master").value_or(0) > 0)
+    throw Error(ErrorKind::corrupt, fmt::format("{} is not a squirrel database (an SQLite file of another program) — "
+                                                "check --db or the config's db key",
+                                                db.path().string()));
+  if (!registry.empty() && version > registry.back().version)
+    throw Error(ErrorKind::refused,
+                fmt::format("database {} has schema v{} but this squirrel only knows v{} — upgrade squirrel",
+                            db.path().string(), version, registry.back().version));
+}
+
 void apply_pragmas(Db& db) {
   db.exec("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=FULL");
+  // 16 MiB of page cache keeps a first index from re-reading its own B-tree
+  // pages; larger would buy little and cost resident memory.
+  db.exec("PRAGMA cache_size=-16384");
   db.exec("PRAGMA foreign_keys=ON");
 }
 
@@ -88,13 +107,17 @@ std::int64_t ensure_self_node(Db& db, const std::string& name) {
 
 Store Store::open(const std::filesystem::path& path, const StoreOptions& opts) {
   auto abs = std::filesystem::absolute(path).lexically_normal();
+  // A bad configured name is a config error: refuse before creating a file.
+  auto node_name = resolve_node_name(opts.node_name, host_name());
   check_openable(abs, opts.create);
   check_header(abs);
+  const auto& registry = opts.registry ? *opts.registry : migrations();
   Store s(Db::open(abs, {.create = opts.create, .read_only = false}));
+  refuse_foreign_or_newer(s.db_, registry);
   apply_pragmas(s.db_);
   MigrateOptions mo{opts.snapshot_dir};
-  s.migration_ = migrate(s.db_, opts.registry ? *opts.registry : migrations(), mo);
-  s.self_node_name_ = resolve_node_name(opts.node_name, host_name());
+  s.migration_ = migrate(s.db_, registry, mo);
+  s.self_node_name_ = node_name;
   s.self_node_id_ = ensure_self_node(s.db_, s.self_node_name_);
   auto stored = s.db_.query_rows("SELECT name FROM nodes WHERE id = ?", {Value{s.self_node_id_}});
   s.self_node_name_ = std::get<std::string>(stored.at(0).at(0));

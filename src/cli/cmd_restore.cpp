@@ -1,0 +1,74 @@
+// squirrel restore <volume> [path…] [--from DEST] [--to PATH] [--dry-run] [--in-place] [-P] [--json]
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/context.hpp"
+#include "cli/progress.hpp"
+#include "cli/render.hpp"
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "engine/restore.hpp"
+
+namespace sq::cli {
+
+namespace {
+
+struct RestoreFlags {
+  std::string volume, from, to;
+  std::vector<std::string> paths;
+  bool dry_run = false, in_place = false, progress = false, json = false;
+};
+
+nlohmann::json report_json(const engine::RestoreReport& r) {
+  return {{"volume", r.volume},   {"from", r.from},       {"to", r.to},
+          {"run_id", r.run_id},   {"status", store::to_string(r.status)}, {"dry_run", r.dry_run},
+          {"selected", r.selected}, {"restored", r.restored}, {"bytes", r.bytes},
+          {"already_correct", r.already_correct}, {"displaced", r.displaced}, {"left_in_place", r.refused_existing},
+          {"no_copy", r.no_copy}, {"failed", r.failed},   {"revived", r.revived}};
+}
+
+void run(Context& ctx, const RestoreFlags& f) {
+  engine::RestoreOptions opts;
+  opts.selectors = f.paths;
+  opts.from = f.from;
+  opts.to = f.to.empty() ? "" : config::expand_path(f.to).string();
+  opts.dry_run = f.dry_run;
+  opts.in_place = f.in_place;
+  ProgressLine progress(f.progress || stderr_is_tty());
+  auto listener = [&](const engine::RestoreEvent& e) {
+    using T = engine::RestoreEvent::Type;
+    if (e.type == T::progress) return progress.update("restoring", e.files_done, e.bytes_done, e.path);
+    progress.clear();
+    std::fprintf(stderr, "%s: %s: %s\n", e.type == T::file_error ? "error" : "warning",
+                 escape_for_display(e.path).c_str(), e.message.c_str());
+  };
+  auto r = engine::run_restore(ctx.config(), ctx.store(), f.volume, opts, listener);
+  progress.clear();
+  if (f.json) print_json(report_json(r));
+  else
+    print(fmt::format("{}{} ← {}: restored={} ({}) already_correct={} displaced={} left_in_place={} no_copy={} "
+                      "failed={} back_to_present={}{}\n",
+                      r.dry_run ? "(dry-run) " : "", r.volume, r.from, r.restored, format_bytes(r.bytes),
+                      r.already_correct, r.displaced, r.refused_existing, r.no_copy, r.failed, r.revived,
+                      r.run_id ? fmt::format(" (run {})", r.run_id) : ""));
+  if (r.status != store::RunStatus::success) ctx.exit_code = 1;
+}
+
+}  // namespace
+
+void add_restore_command(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<RestoreFlags>();
+  auto* cmd = app.add_subcommand("restore", "Bring files back from a destination, offloaded ones included");
+  cmd->add_option("volume", f->volume, "Volume name")->required();
+  cmd->add_option("paths", f->paths, "Only these files or folders (default: everything)");
+  cmd->add_option("--from", f->from, "Destination to restore from (default: the volume's first local mirror)");
+  cmd->add_option("--to", f->to, "Restore into this empty directory instead of the volume");
+  cmd->add_flag("--dry-run", f->dry_run, "Show what would be restored; write nothing");
+  cmd->add_flag("--in-place", f->in_place, "Replace files in the way, moving them to .squirrel-restore-history first");
+  cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
+  cmd->add_flag("--json", f->json, "Print JSON");
+  cmd->callback([&ctx, f] { run(ctx, *f); });
+}
+
+}  // namespace sq::cli

@@ -1,0 +1,119 @@
+// squirrel sync [<volume>] [--to DEST] [--dry-run] [--init] [-P] [--json]
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/context.hpp"
+#include "cli/progress.hpp"
+#include "cli/render.hpp"
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "engine/sync/mirror.hpp"
+
+namespace sq::cli {
+
+namespace {
+
+struct SyncFlags {
+  std::string volume, to;
+  bool dry_run = false, init = false, progress = false, json = false;
+};
+
+using Pair = std::pair<std::string, std::string>;
+
+std::vector<Pair> pairs_for(const config::Config& cfg, const SyncFlags& f) {
+  std::vector<Pair> out;
+  if (!f.volume.empty() && !cfg.volume(f.volume))
+    throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
+                                                  escape_for_display(f.volume), cfg.file.string()));
+  if (!f.to.empty() && !cfg.destination(f.to) && !cfg.nodes.count(f.to))
+    throw Error(ErrorKind::not_found, fmt::format("unknown destination \"{}\" (declare it in {})",
+                                                  escape_for_display(f.to), cfg.file.string()));
+  for (const auto& [name, vol] : cfg.volumes) {
+    if (!f.volume.empty() && name != f.volume) continue;
+    for (const auto& target : vol.sync_to)
+      if (f.to.empty() || target == f.to) out.emplace_back(name, target);
+  }
+  if (out.empty())
+    throw Error(ErrorKind::usage, "nothing to sync — add the destination to the volume's sync_to list in the config");
+  return out;
+}
+
+nlohmann::json report_json(const engine::sync::SyncReport& r) {
+  return {{"volume", r.volume},         {"destination", r.destination}, {"run_id", r.run_id},
+          {"status", store::to_string(r.status)}, {"dry_run", r.dry_run}, {"initialized", r.initialized},
+          {"planned", r.planned},       {"written", r.written},         {"bytes", r.bytes},
+          {"already_live", r.already_live}, {"displaced", r.displaced}, {"displaced_unrecorded", r.displaced_unrecorded},
+          {"foreign", r.foreign},       {"drift", r.drift},             {"failed", r.failed},
+          {"method", r.method},         {"evidence_advanced", r.evidence_advanced}, {"error", r.error}};
+}
+
+std::string summary(const engine::sync::SyncReport& r) {
+  if (r.dry_run)
+    return fmt::format("(dry-run) {} → {}: would write {} file(s), {}; {} already there\n", r.volume, r.destination,
+                       r.planned, format_bytes(r.bytes), r.already_live);
+  return fmt::format("{} → {}: run={} {} written={} ({}) unchanged={} displaced={} foreign={} drift={} failed={}{}\n",
+                     r.volume, r.destination, r.run_id, store::to_string(r.status), r.written, format_bytes(r.bytes),
+                     r.already_live, r.displaced, r.displaced_unrecorded, r.drift, r.failed,
+                     r.method.empty() ? "" : " evidence=" + r.method);
+}
+
+}  // namespace
+
+namespace {
+
+engine::sync::SyncListener listener_for(ProgressLine& progress) {
+  return [&progress](const engine::sync::SyncEvent& e) {
+    using T = engine::sync::SyncEvent::Type;
+    if (e.type == T::progress)
+      return progress.update(fmt::format("syncing {}/{} files", e.files_done, e.files_total), e.files_done,
+                             e.bytes_done, e.path);
+    progress.clear();
+    std::fprintf(stderr, "%s: %s: %s\n", e.type == T::file_error ? "error" : "warning",
+                 escape_for_display(e.path).c_str(), e.message.c_str());
+  };
+}
+
+void run(Context& ctx, const SyncFlags& f) {
+  const auto& cfg = ctx.config();
+  auto pairs = pairs_for(cfg, f);
+  auto& st = ctx.store();
+  ProgressLine progress(f.progress || stderr_is_tty());
+  engine::sync::SyncOptions opts;
+  opts.dry_run = f.dry_run;
+  opts.init = f.init;
+  auto out = nlohmann::json::array();
+  int failures = 0;
+  for (const auto& [volume, dest] : pairs) {
+    try {
+      auto r = engine::sync::run_mirror_sync(cfg, st, volume, dest, opts, listener_for(progress));
+      progress.clear();
+      failures += r.status != store::RunStatus::success;
+      if (f.json) out.push_back(report_json(r));
+      else print(summary(r));
+    } catch (const Error& e) {
+      progress.clear();
+      ++failures;
+      std::fprintf(stderr, "Error: %s → %s: %s\n", volume.c_str(), dest.c_str(), e.what());
+      if (f.json) out.push_back({{"volume", volume}, {"destination", dest}, {"error", e.what()}});
+    }
+  }
+  if (f.json) print_json(out);
+  if (failures) ctx.exit_code = 1;
+}
+
+}  // namespace
+
+void add_sync_command(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<SyncFlags>();
+  auto* cmd = app.add_subcommand("sync", "Copy indexed volumes to their destinations and verify every copy");
+  cmd->add_option("volume", f->volume, "Volume name (default: every volume with sync_to)");
+  cmd->add_option("--to", f->to, "Only this destination");
+  cmd->add_flag("--dry-run", f->dry_run, "Show what would be copied; write nothing and record no run");
+  cmd->add_flag("--init", f->init, "First sync: create a missing root and the destination marker (only where empty)");
+  cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
+  cmd->add_flag("--json", f->json, "Print JSON");
+  cmd->callback([&ctx, f] { run(ctx, *f); });
+}
+
+}  // namespace sq::cli

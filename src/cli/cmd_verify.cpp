@@ -1,0 +1,102 @@
+// squirrel verify [<destination>] [--full] [--share PCT] [--json]
+// squirrel verify ack <destination>
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/context.hpp"
+#include "cli/render.hpp"
+#include "core/error.hpp"
+#include "core/process.hpp"
+#include "core/text.hpp"
+#include "engine/sync/verify.hpp"
+
+namespace sq::cli {
+
+namespace {
+
+struct VerifyFlags {
+  std::string destination, ack_destination;
+  bool full = false, json = false;
+  double share = 10;
+};
+
+nlohmann::json report_json(const engine::sync::VerifyReport& r) {
+  auto findings = nlohmann::json::array();
+  for (const auto& f : r.findings)
+    findings.push_back({{"volume", f.volume}, {"path", escape_for_display(f.path)}, {"kind", f.kind}, {"detail", f.detail}});
+  return {{"destination", r.destination}, {"runs", r.run_ids},         {"checked", r.checked},
+          {"rehashed", r.rehashed},       {"bytes_rehashed", r.bytes_rehashed}, {"bytes_stored", r.bytes_stored},
+          {"findings", findings},         {"alarm_raised", r.alarm_raised}, {"alarm_cleared", r.alarm_cleared},
+          {"refreshed", r.refreshed_volumes}};
+}
+
+void print_report(const engine::sync::VerifyReport& r) {
+  for (const auto& f : r.findings)
+    std::fprintf(stderr, "ALARM: %s: %s/%s %s — %s; the next sync rewrites it, offload no longer trusts %s\n",
+                 r.destination.c_str(), f.volume.c_str(), escape_for_display(f.path).c_str(), f.kind.c_str(),
+                 f.detail.c_str(), r.destination.c_str());
+  print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}\n", r.destination, r.checked,
+                    r.rehashed, format_bytes(r.bytes_rehashed), format_bytes(r.bytes_stored), r.findings.size(),
+                    r.alarm_cleared ? " (alarm cleared)" : ""));
+}
+
+std::vector<std::string> targets(const config::Config& cfg, const VerifyFlags& f) {
+  if (!f.destination.empty()) return {f.destination};
+  std::vector<std::string> out;
+  for (const auto& [name, d] : cfg.destinations)
+    if (d.type == "local" && d.layout == "mirror") out.push_back(name);
+  if (out.empty()) throw Error(ErrorKind::usage, "no local mirror destinations to verify");
+  return out;
+}
+
+void run(Context& ctx, const VerifyFlags& f) {
+  if (!(f.share > 0 && f.share <= 100)) throw Error(ErrorKind::usage, "--share must be a percentage in (0, 100]");
+  const auto& cfg = ctx.config();
+  engine::sync::VerifyOptions opts;
+  opts.full = f.full;
+  opts.share = f.share / 100.0;
+  auto out = nlohmann::json::array();
+  for (const auto& dest : targets(cfg, f)) {
+    try {
+      auto r = engine::sync::run_verify(cfg, ctx.store(), dest, opts);
+      if (!r.findings.empty()) ctx.exit_code = 1;
+      if (f.json) out.push_back(report_json(r));
+      else print_report(r);
+    } catch (const Error& e) {
+      ctx.exit_code = 1;
+      std::fprintf(stderr, "Error: verify %s: %s\n", dest.c_str(), e.what());
+      if (f.json) out.push_back({{"destination", dest}, {"error", e.what()}});
+    }
+  }
+  if (f.json) print_json(out);
+}
+
+void ack(Context& ctx, const std::string& dest) {
+  if (!ctx.config().destination(dest))
+    throw Error(ErrorKind::not_found, fmt::format("unknown destination \"{}\"", escape_for_display(dest)));
+  if (engine::sync::acknowledge_alarm(ctx.store().db(), dest, operator_name()))
+    print(fmt::format("alarm on {} acknowledged by {}\n", dest, operator_name().empty() ? "(unknown)" : operator_name()));
+  else
+    print(fmt::format("no alarm on {}\n", dest));
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<VerifyFlags>();
+  auto* cmd = app.add_subcommand("verify", "Re-check the copies at a destination against the ledger");
+  cmd->add_option("destination", f->destination, "Destination (default: every local mirror)");
+  cmd->add_flag("--full", f->full, "Re-hash every copy instead of about a tenth of the bytes");
+  cmd->add_option("--share", f->share, "Percentage of stored bytes to re-hash (default 10)");
+  cmd->add_flag("--json", f->json, "Print JSON");
+  auto* a = cmd->add_subcommand("ack", "Acknowledge a destination alarm (audited with your user name)");
+  a->add_option("destination", f->ack_destination, "Destination")->required();
+  a->callback([&ctx, f] { ack(ctx, f->ack_destination); });
+  cmd->callback([&ctx, f, cmd] {
+    if (!cmd->get_subcommands().empty()) return;
+    run(ctx, *f);
+  });
+}
+
+}  // namespace sq::cli

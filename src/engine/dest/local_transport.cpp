@@ -1,0 +1,531 @@
+// The local transport (spec sync-offload-restore.md §6.2): a directory on a
+// mounted filesystem as a destination root. The root is opened once and every
+// name is resolved beneath it with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS), so neither a symlink anywhere in a name nor ".."
+// can redirect a read or a write; the final component is always handled with
+// *at() calls that do not follow it either.
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <new>
+#include <mutex>
+#include <utility>
+
+#include "core/fs.hpp"
+#include "core/text.hpp"
+#include "engine/dest/transport.hpp"
+
+namespace sq::dest {
+
+bool is_clean_name(const std::string& name) { return is_clean_relative(name); }
+
+namespace {
+
+constexpr std::size_t kChunk = 1 << 20;
+constexpr std::size_t kDirectAlign = 4096;
+// Open files waiting for the next flush. Beyond this many they are synced
+// early, so a caller that flushes rarely cannot run out of descriptors.
+constexpr std::size_t kMaxPendingFiles = 128;
+
+std::string describe(int err) {
+  switch (err) {
+    case ELOOP: return "a symlink is in the way (symlinks are never followed)";
+    case EXDEV: return "the name leads outside the destination root";
+    case ENOTDIR: return "a parent is not a directory";
+    case EEXIST: return "the name already exists (never replaced)";
+    case ENOTEMPTY: return "the directory is not empty";
+    default: return std::strerror(err);
+  }
+}
+
+[[noreturn]] void fail_on(int err, const char* what, const std::string& name) {
+  throw TransportError(err, fmt::format("{} {}: {}", what, escape_for_display(name), describe(err)));
+}
+
+void require_clean(const std::string& name, const char* what) {
+  if (!is_clean_name(name))
+    throw TransportError(EINVAL, fmt::format("{} {}: not a clean relative name", what, escape_for_display(name)));
+}
+
+struct SplitName {
+  std::string parent;  // "" for the root
+  std::string last;
+};
+
+SplitName split_name(const std::string& name) {
+  auto slash = name.rfind('/');
+  if (slash == std::string::npos) return {"", name};
+  return {name.substr(0, slash), name.substr(slash + 1)};
+}
+
+std::vector<std::string> components(const std::string& rel) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < rel.size()) {
+    auto end = std::min(rel.find('/', start), rel.size());
+    out.push_back(rel.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+EntryType type_of(mode_t mode) {
+  if (S_ISREG(mode)) return EntryType::file;
+  if (S_ISDIR(mode)) return EntryType::directory;
+  if (S_ISLNK(mode)) return EntryType::symlink;
+  return EntryType::other;
+}
+
+Stat to_stat(const struct stat& st) { return {type_of(st.st_mode), static_cast<std::int64_t>(st.st_size), mtime_ns_of(st)}; }
+
+int dup_fd(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
+// Opens directory `rel` beneath `base`; -errno on failure. The kernel
+// reports a symlink as the last component of a directory open as ENOTDIR;
+// it is reported as ELOOP, so every symlink in the way reads the same.
+int open_dir_beneath(int base, const std::string& rel) {
+  int fd = open_beneath(base, rel, O_RDONLY | O_DIRECTORY);
+  if (fd != -ENOTDIR) return fd;
+  Fd probe(open_beneath(base, rel, O_PATH));  // O_PATH|O_NOFOLLOW yields the link itself
+  struct stat st {};
+  if (probe && ::fstat(probe.get(), &st) == 0 && S_ISLNK(st.st_mode)) return -ELOOP;
+  return -ENOTDIR;
+}
+
+// read(2) that retries on EINTR; returns -errno on failure.
+ssize_t read_some(int fd, char* buf, std::size_t len) {
+  for (;;) {
+    ssize_t n = ::read(fd, buf, len);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+void write_all(int fd, const char* buf, std::size_t len, const std::string& name) {
+  while (len > 0) {
+    ssize_t n = ::write(fd, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_on(errno, "cannot write", name);
+    buf += n;
+    len -= static_cast<std::size_t>(n);
+  }
+}
+
+void set_mtime(int fd, std::int64_t mtime_ns, const std::string& name) {
+  // Floor division, so mtimes before 1970 keep a non-negative nanosecond part.
+  std::int64_t sec = mtime_ns / 1000000000LL;
+  std::int64_t nsec = mtime_ns % 1000000000LL;
+  if (nsec < 0) {
+    nsec += 1000000000LL;
+    --sec;
+  }
+  struct timespec times[2] = {{static_cast<time_t>(sec), static_cast<long>(nsec)},
+                              {static_cast<time_t>(sec), static_cast<long>(nsec)}};
+  if (::futimens(fd, times) != 0) fail_on(errno, "cannot set the mtime of", name);
+}
+
+// Checks that an opened name is a regular file and makes the descriptor
+// blocking again (it was opened O_NONBLOCK so a FIFO cannot hang the open).
+Fd require_regular(int fd, const char* what, const std::string& name) {
+  Fd file(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail_on(errno, what, name);
+  if (!S_ISREG(st.st_mode)) fail_on(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, what, name);
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) fail_on(errno, what, name);
+  return file;
+}
+
+// On a memory filesystem the page cache is the only copy, so O_DIRECT
+// succeeding there proves nothing about a device.
+bool memory_backed(int fd) {
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0) return true;  // unknown: do not claim a bypass
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
+class FdReader final : public Reader {
+ public:
+  FdReader(Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+  std::size_t read(char* buf, std::size_t len) override {
+    ssize_t n = read_some(fd_.get(), buf, len);
+    if (n < 0) fail_on(static_cast<int>(-n), "cannot read", name_);
+    return static_cast<std::size_t>(n);
+  }
+  Stat stat() override {
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0) fail_on(errno, "cannot stat", name_);
+    return to_stat(st);
+  }
+
+ private:
+  Fd fd_;
+  std::string name_;
+};
+
+struct FreeDeleter {
+  void operator()(char* p) const { std::free(p); }
+};
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+
+// renameat2(RENAME_NOREPLACE); returns 0 or an errno value.
+int rename_no_replace(int from_dir, const std::string& from, int to_dir, const std::string& to) {
+  if (::renameat2(from_dir, from.c_str(), to_dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  int err = errno;
+  if (err != EINVAL && err != ENOSYS && err != EOPNOTSUPP) return err;
+  // The filesystem cannot rename without replacing (exFAT, some FUSE
+  // mounts): check, then rename. A foreign writer creating the target in
+  // between would be replaced; squirrel cannot race itself here because one
+  // run holds the destination (run gate plus marker). A genuine EINVAL
+  // (a directory into itself) fails again below with the same error.
+  struct stat st {};
+  if (::fstatat(to_dir, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return EEXIST;
+  if (errno != ENOENT) return errno;
+  if (::renameat(from_dir, from.c_str(), to_dir, to.c_str()) != 0) return errno;
+  return 0;
+}
+
+class LocalTransport final : public Transport {
+ public:
+  explicit LocalTransport(const std::string& root) : root_path_(root) {
+    int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) fail_on(errno, "cannot open destination root", root);
+    root_ = Fd(fd);
+  }
+
+  Stat stat(const std::string& name) override;
+  std::vector<Entry> list(const std::string& dir) override;
+  PutResult put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) override;
+  std::unique_ptr<Reader> get(const std::string& name) override;
+  ReadBack read_back(const std::string& name) override;
+  void rename(const std::string& from, const std::string& to) override;
+  void remove(const std::string& name) override;
+  void mkdirs(const std::string& dir) override;
+  void flush() override;
+
+ private:
+  int try_open_dir(const std::string& rel);
+  Fd open_dir(const std::string& rel, const char* what, const std::string& name);
+  Fd make_dirs(const std::string& rel, const char* what, const std::string& name);
+  int create_component(int parent, const std::string& component);
+  PutResult copy_into(int fd, const ReadFn& read, const std::string& name);
+  std::optional<ReadBack> hash_direct(int fd, const std::string& name);
+  ReadBack hash_buffered(const std::string& name);
+  void mark_dirty(int dir);
+  void keep_pending(Fd file);
+  void note_error(int err, const std::string& what);
+
+  std::string root_path_;
+  Fd root_;
+  // Durability bookkeeping, shared by concurrent calls.
+  std::mutex mu_;
+  std::vector<Fd> pending_files_;
+  std::map<std::pair<dev_t, ino_t>, Fd> dirty_dirs_;  // keyed by identity: a renamed dir stays one entry
+  int deferred_err_ = 0;                              // an early sync failed; the next flush reports it
+  std::string deferred_what_;
+};
+
+// A directory beneath the root ("" is the root itself); -errno on failure.
+int LocalTransport::try_open_dir(const std::string& rel) {
+  if (rel.empty()) {
+    int fd = dup_fd(root_.get());
+    return fd < 0 ? -errno : fd;
+  }
+  return open_dir_beneath(root_.get(), rel);
+}
+
+Fd LocalTransport::open_dir(const std::string& rel, const char* what, const std::string& name) {
+  int fd = try_open_dir(rel);
+  if (fd < 0) fail_on(-fd, what, name);
+  return Fd(fd);
+}
+
+// Creates `component` in `parent` if missing; returns an open descriptor of
+// it or -errno. Each created directory and its parent become dirty.
+int LocalTransport::create_component(int parent, const std::string& component) {
+  int fd = open_dir_beneath(parent, component);
+  if (fd != -ENOENT) return fd;
+  bool created = ::mkdirat(parent, component.c_str(), 0755) == 0;
+  if (!created && errno != EEXIST) return -errno;  // EEXIST: a concurrent call made it
+  fd = open_dir_beneath(parent, component);
+  if (created && fd >= 0) {
+    mark_dirty(parent);
+    mark_dirty(fd);
+  }
+  return fd;
+}
+
+// Opens directory `rel`, creating it and its missing parents one mkdir at a time.
+Fd LocalTransport::make_dirs(const std::string& rel, const char* what, const std::string& name) {
+  int fd = try_open_dir(rel);
+  if (fd >= 0) return Fd(fd);
+  if (fd != -ENOENT) fail_on(-fd, what, name);
+  Fd dir = open_dir("", what, name);
+  for (const auto& component : components(rel)) {
+    int next = create_component(dir.get(), component);
+    if (next < 0) fail_on(-next, what, name);
+    dir = Fd(next);
+  }
+  return dir;
+}
+
+void LocalTransport::mark_dirty(int dir) {
+  struct stat st {};
+  if (::fstat(dir, &st) != 0) return;  // cannot happen for an open descriptor
+  std::lock_guard lock(mu_);
+  auto key = std::make_pair(st.st_dev, st.st_ino);
+  if (dirty_dirs_.count(key)) return;
+  int copy = dup_fd(dir);
+  if (copy < 0) return note_error(errno, "cannot keep a directory for the next flush");
+  dirty_dirs_.emplace(key, Fd(copy));
+}
+
+// Keeps the first failure of work done outside flush() for the next flush
+// to report. The caller holds mu_.
+void LocalTransport::note_error(int err, const std::string& what) {
+  if (deferred_err_ != 0) return;
+  deferred_err_ = err;
+  deferred_what_ = what;
+}
+
+void LocalTransport::keep_pending(Fd file) {
+  std::lock_guard lock(mu_);
+  pending_files_.push_back(std::move(file));
+  if (pending_files_.size() < kMaxPendingFiles) return;
+  for (auto& f : pending_files_)
+    if (::fsync(f.get()) != 0) note_error(errno, "cannot flush a written file");
+  pending_files_.clear();
+}
+
+Stat LocalTransport::stat(const std::string& name) {
+  require_clean(name, "cannot stat");
+  auto [parent, last] = split_name(name);
+  int fd = try_open_dir(parent);
+  if (fd == -ENOENT) return {};
+  if (fd < 0) fail_on(-fd, "cannot stat", name);
+  Fd dir(fd);
+  struct stat st {};
+  if (::fstatat(dir.get(), last.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return to_stat(st);
+  if (errno == ENOENT) return {};
+  fail_on(errno, "cannot stat", name);
+}
+
+// "" lists the destination root.
+std::vector<Entry> LocalTransport::list(const std::string& dir) {
+  if (!dir.empty()) require_clean(dir, "cannot list");
+  Fd fd = open_dir(dir, "cannot list", dir);
+  std::unique_ptr<DIR, DirCloser> dp(::fdopendir(fd.get()));
+  if (!dp) fail_on(errno, "cannot list", dir);
+  fd.release();  // now owned by dp
+  std::vector<Entry> out;
+  errno = 0;
+  while (struct dirent* e = ::readdir(dp.get())) {
+    std::string entry_name = e->d_name;
+    if (entry_name == "." || entry_name == "..") continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(dp.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      out.push_back({entry_name, to_stat(st)});
+    else if (errno != ENOENT)  // ENOENT: removed while we listed
+      fail_on(errno, "cannot stat", dir.empty() ? entry_name : dir + "/" + entry_name);
+    errno = 0;
+  }
+  if (errno != 0) fail_on(errno, "cannot list", dir);
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return out;
+}
+
+PutResult LocalTransport::copy_into(int fd, const ReadFn& read, const std::string& name) {
+  std::unique_ptr<char[]> buf(new char[kChunk]);
+  Hasher hasher;
+  PutResult result;
+  for (;;) {
+    std::size_t n = read(buf.get(), kChunk);
+    if (n == 0) break;
+    if (n > kChunk) throw TransportError(EINVAL, "the source of " + escape_for_display(name) + " overran its buffer");
+    write_all(fd, buf.get(), n, name);
+    hasher.update(buf.get(), n);
+    result.bytes += static_cast<std::int64_t>(n);
+  }
+  result.hash = hasher.finalize();
+  return result;
+}
+
+PutResult LocalTransport::put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) {
+  require_clean(name, "cannot put");
+  auto [parent, last] = split_name(name);
+  Fd dir = make_dirs(parent, "cannot put", name);
+  int fd = ::openat(dir.get(), last.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) fail_on(errno, "cannot create", name);
+  Fd file(fd);
+  PutResult result;
+  try {
+    result = copy_into(fd, read, name);
+    set_mtime(fd, mtime_ns, name);
+  } catch (...) {
+    // The file is ours (created exclusively just now); a half-written one
+    // must not stay under the name.
+    ::unlinkat(dir.get(), last.c_str(), 0);
+    throw;
+  }
+  // Starts writeback now and drops the pages once clean: a backup's bytes
+  // are not worth keeping in the cache.
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  mark_dirty(dir.get());
+  keep_pending(std::move(file));
+  return result;
+}
+
+std::unique_ptr<Reader> LocalTransport::get(const std::string& name) {
+  require_clean(name, "cannot get");
+  int fd = open_beneath(root_.get(), name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) fail_on(-fd, "cannot get", name);
+  return std::make_unique<FdReader>(require_regular(fd, "cannot get", name), name);
+}
+
+// Reads through O_DIRECT; nullopt when the filesystem refuses direct reads.
+std::optional<ReadBack> LocalTransport::hash_direct(int fd, const std::string& name) {
+  std::unique_ptr<char, FreeDeleter> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, kChunk)));
+  if (!buf) throw std::bad_alloc();
+  Hasher hasher;
+  ReadBack result;
+  for (;;) {
+    ssize_t n = read_some(fd, buf.get(), kChunk);
+    if (n == 0) break;
+    if (n == -EINVAL) {
+      // Some filesystems reject the unaligned read at the end of a file
+      // whose size is not a block multiple: that is the end, if the size
+      // says so; anything else means direct reads do not work here.
+      struct stat st {};
+      if (::fstat(fd, &st) == 0 && st.st_size == result.bytes) break;
+      return std::nullopt;
+    }
+    if (n < 0) fail_on(static_cast<int>(-n), "cannot read back", name);
+    hasher.update(buf.get(), static_cast<std::size_t>(n));
+    result.bytes += n;
+  }
+  result.hash = hasher.finalize();
+  result.cache_bypassed = !memory_backed(fd);
+  return result;
+}
+
+// The fallback: drop the file's clean pages, then read normally. Whether
+// the bytes came from the device is not known, so it is not claimed.
+ReadBack LocalTransport::hash_buffered(const std::string& name) {
+  int raw = open_beneath(root_.get(), name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (raw < 0) fail_on(-raw, "cannot read back", name);
+  Fd fd = require_regular(raw, "cannot read back", name);
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
+  std::unique_ptr<char[]> buf(new char[kChunk]);
+  Hasher hasher;
+  ReadBack result;
+  for (;;) {
+    ssize_t n = read_some(fd.get(), buf.get(), kChunk);
+    if (n == 0) break;
+    if (n < 0) fail_on(static_cast<int>(-n), "cannot read back", name);
+    hasher.update(buf.get(), static_cast<std::size_t>(n));
+    result.bytes += n;
+  }
+  result.hash = hasher.finalize();
+  return result;
+}
+
+ReadBack LocalTransport::read_back(const std::string& name) {
+  require_clean(name, "cannot read back");
+  int raw = open_beneath(root_.get(), name, O_RDONLY | O_DIRECT | O_NONBLOCK | O_NOCTTY);
+  if (raw == -EINVAL) return hash_buffered(name);
+  if (raw < 0) fail_on(-raw, "cannot read back", name);
+  Fd fd = require_regular(raw, "cannot read back", name);
+  if (auto direct = hash_direct(fd.get(), name)) return *direct;
+  return hash_buffered(name);
+}
+
+void LocalTransport::rename(const std::string& from, const std::string& to) {
+  require_clean(from, "cannot rename");
+  require_clean(to, "cannot rename to");
+  if (to.size() > from.size() && to.compare(0, from.size() + 1, from + "/") == 0)
+    throw TransportError(EINVAL, fmt::format("cannot rename {} into itself ({})", escape_for_display(from),
+                                             escape_for_display(to)));
+  auto [from_parent, from_last] = split_name(from);
+  auto [to_parent, to_last] = split_name(to);
+  Fd from_dir = open_dir(from_parent, "cannot rename", from);
+  struct stat st {};
+  if (::fstatat(from_dir.get(), from_last.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    fail_on(errno, "cannot rename", from);
+  Fd to_dir = make_dirs(to_parent, "cannot rename to", to);
+  if (int err = rename_no_replace(from_dir.get(), from_last, to_dir.get(), to_last))
+    fail_on(err, "cannot rename to", to);
+  mark_dirty(from_dir.get());
+  mark_dirty(to_dir.get());
+}
+
+void LocalTransport::remove(const std::string& name) {
+  require_clean(name, "cannot remove");
+  auto [parent, last] = split_name(name);
+  Fd dir = open_dir(parent, "cannot remove", name);
+  struct stat st {};
+  if (::fstatat(dir.get(), last.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) fail_on(errno, "cannot remove", name);
+  int flags = S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0;
+  if (::unlinkat(dir.get(), last.c_str(), flags) != 0) fail_on(errno, "cannot remove", name);
+  mark_dirty(dir.get());
+}
+
+void LocalTransport::mkdirs(const std::string& dir) {
+  require_clean(dir, "cannot create directory");
+  make_dirs(dir, "cannot create directory", dir);
+}
+
+void LocalTransport::flush() {
+  std::vector<Fd> files;
+  std::map<std::pair<dev_t, ino_t>, Fd> dirs;
+  int err = 0;
+  std::string what;
+  {
+    std::lock_guard lock(mu_);
+    files.swap(pending_files_);
+    dirs.swap(dirty_dirs_);
+    std::swap(err, deferred_err_);
+    what.swap(deferred_what_);
+  }
+  // Everything is synced even after a failure, so as much as possible is
+  // durable; the first failure is reported. A failed fsync is not retried:
+  // Linux may mark the pages clean, so a retry could falsely succeed.
+  auto note = [&](const char* failed) {
+    if (err != 0) return;
+    err = errno;
+    what = failed;
+  };
+  for (auto& f : files)
+    if (::fsync(f.get()) != 0) note("cannot flush a written file");
+  for (auto& [key, d] : dirs) {
+    // Directory sync "unsupported" (EINVAL; ENOTSUP is EOPNOTSUPP on Linux)
+    // means the filesystem has nothing more to offer: not a failure.
+    if (::fsync(d.get()) == 0 || errno == EINVAL || errno == EOPNOTSUPP) continue;
+    note("cannot flush a directory");
+  }
+  if (err != 0)
+    throw TransportError(err, fmt::format("{} under {}: {}; what was written since the last flush is not known to "
+                                          "be durable",
+                                          what, root_path_, std::strerror(err)));
+}
+
+}  // namespace
+
+std::unique_ptr<Transport> open_local_transport(const std::string& root) {
+  return std::make_unique<LocalTransport>(root);
+}
+
+}  // namespace sq::dest

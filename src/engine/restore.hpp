@@ -1,0 +1,47 @@
+#pragma once
+// Restore from a local mirror, present AND offloaded files. Every file is
+// streamed from the destination while hashed into a temporary file beside
+// its target, flushed, and renamed into place without replacing anything;
+// bytes that fail the hash never reach the path. With --in-place a file in
+// the way moves to .squirrel-restore-history/run-<id>/ first.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "store/runs.hpp"
+#include "store/store.hpp"
+
+namespace sq::engine {
+
+struct RestoreOptions {
+  std::vector<std::string> selectors;  // empty: everything
+  std::string from;                    // destination; empty: the volume's first local mirror
+  std::string to;                      // empty: the volume root
+  bool dry_run = false;
+  bool in_place = false;
+};
+
+struct RestoreEvent {
+  enum class Type { progress, warning, file_error };
+  Type type = Type::progress;
+  std::string path, message;
+  std::int64_t files_done = 0, files_total = 0, bytes_done = 0, bytes_total = 0;
+};
+using RestoreListener = std::function<void(const RestoreEvent&)>;
+
+struct RestoreReport {
+  std::string volume, from, to;
+  std::int64_t run_id = 0;
+  store::RunStatus status = store::RunStatus::success;
+  bool dry_run = false;
+  std::int64_t selected = 0, restored = 0, bytes = 0, already_correct = 0, displaced = 0;
+  std::int64_t refused_existing = 0, no_copy = 0, failed = 0, revived = 0;
+};
+
+RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std::string& volume,
+                          const RestoreOptions& opts, const RestoreListener& listener = {});
+
+}  // namespace sq::engine

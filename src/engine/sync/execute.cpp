@@ -1,0 +1,286 @@
+// Executes a mirror plan batch by batch. Each step finishes for the whole
+// batch before the next: stage (stream + hash), flush, read back, displace
+// (journaled, moved to history, flushed, settled), commit (journaled,
+// renamed without replacing, flushed, settled). A path whose step fails
+// drops out of the batch; nothing unverified is ever renamed into place.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/fs.hpp"
+#include "core/text.hpp"
+#include "engine/sync/push.hpp"
+#include "store/files.hpp"
+#include "store/remote_paths.hpp"
+
+namespace sq::engine::sync {
+
+namespace {
+
+struct Item {
+  const PlannedWrite* w = nullptr;
+  bool ok = true;
+  std::string checksum;
+  std::int64_t verified_at = 0;
+};
+
+void drop(Push& p, Item& it, const std::string& msg) {
+  it.ok = false;
+  p.report.failed += 1;
+  p.file_error(it.w->path, msg);
+}
+
+void stage_one(Push& p, Item& it) {
+  const auto& w = *it.w;
+  int fd = open_beneath(p.vol.root.get(), w.path, O_RDONLY);
+  if (fd < 0) return drop(p, it, fmt::format("cannot read the source: {}", std::strerror(-fd)));
+  Fd src(fd);
+  auto put = p.t->put(p.staging_for(w.path, p.run_id),
+                      [&](char* buf, std::size_t len) {
+                        for (;;) {
+                          ssize_t n = ::read(fd, buf, len);
+                          if (n >= 0) return static_cast<std::size_t>(n);
+                          if (errno != EINTR) fail_errno("reading the source", errno);
+                        }
+                      },
+                      w.mtime_ns);
+  if (put.bytes != w.size || put.hash != w.hash) {
+    it.ok = false;
+    p.report.drift += 1;
+    p.warn(w.path, "changed since it was indexed; not stored under the indexed hash — re-index and sync again");
+  }
+}
+
+void stage(Push& p, std::vector<Item>& items) {
+  for (auto& it : items) {
+    try {
+      stage_one(p, it);
+    } catch (const Error& e) {
+      drop(p, it, e.what());
+    }
+  }
+  p.t->flush();
+}
+
+void read_back(Push& p, std::vector<Item>& items) {
+  for (auto& it : items) {
+    if (!it.ok) continue;
+    try {
+      auto rb = p.t->read_back(p.staging_for(it.w->path, p.run_id));
+      if (rb.bytes != it.w->size || rb.hash != it.w->hash) {
+        drop(p, it, "the copy read back from the destination does not match — the disk may be failing");
+        continue;
+      }
+      it.checksum = to_hex(rb.hash);
+      it.verified_at = now_ns();
+    } catch (const Error& e) {
+      drop(p, it, e.what());
+    }
+  }
+}
+
+}  // namespace
+
+// ---- displacing -----------------------------------------------------------
+
+namespace {
+
+// Moves an entry squirrel has no record of out of the way, into history,
+// loudly: it is named in the output and in the audit trail.
+void displace_unrecorded(Push& p, const std::string& rel) {
+  store::append_audit(p.db(), p.run_id, "displace-unrecorded", std::nullopt, now_ns(), rel);
+  p.t->rename(p.in_volume(rel), p.history_for(rel, p.run_id));
+  p.report.displaced_unrecorded += 1;
+  p.report.foreign.push_back(rel);
+  p.warn(rel, fmt::format("was not written by squirrel; moved to {}", p.history_for(rel, p.run_id)));
+}
+
+struct LiveRow {
+  std::int64_t id = 0;
+  std::string path;
+  std::int64_t size = 0, mtime_ns = 0;
+};
+
+// Live rows whose folder is `folder` (and, with `below`, every folder
+// beneath it), by an index range on the folder path, so a push does not
+// read the whole ledger per path.
+std::vector<LiveRow> live_rows(Push& p, const std::string& folder, bool below, const std::string* name = nullptr) {
+  std::string sql =
+      "SELECT r.id, d.path, r.name, r.size_bytes, r.mtime_ns FROM folders d CROSS JOIN remote_paths r ON r.folder_id = "
+      "d.id WHERE d.volume_id = ?1 AND r.destination = ?2 AND r.state IN ('committing','live') AND r.state = 'live' AND ";
+  // CROSS JOIN fixes the order (folders by their path index, then the
+  // partial live index), whatever the planner's statistics say.
+  sql += below ? "d.path >= ?3 AND d.path < ?5 AND (d.path = ?3 OR d.path >= ?4)" : "d.path = ?3 AND r.name = ?4";
+  store::Stmt st(p.db(), sql);
+  st.bind(1, p.volume_id()).bind(2, p.dest()).bind(3, store::blob_of(folder));
+  if (below) st.bind(4, store::blob_of(folder + "/")).bind(5, store::blob_of(folder + "0"));  // '0' follows '/'
+  else st.bind(4, store::blob_of(*name));
+  std::vector<LiveRow> out;
+  while (st.step()) {
+    auto d = st.blob(1), n = st.blob(2);
+    std::string dir(d.begin(), d.end()), leaf(n.begin(), n.end());
+    out.push_back({st.i64(0), dir.empty() ? leaf : dir + "/" + leaf, st.i64(3), st.i64(4)});
+  }
+  return out;
+}
+
+// Live rows under a directory move with it.
+std::vector<LiveRow> live_rows_under(Push& p, const std::string& dir) { return live_rows(p, dir, true); }
+
+// Live rows under a name that is not a directory cannot hold their bytes.
+void lose_rows_under(Push& p, const std::string& rel) {
+  std::vector<std::int64_t> ids;
+  for (const auto& r : live_rows_under(p, rel)) {
+    ids.push_back(r.id);
+    p.warn(r.path, "the recorded copy had vanished from the destination");
+  }
+  store::mark_lost(p.db(), ids);
+}
+
+// Only rows whose bytes are still there as recorded become displaced; a
+// version changed or removed behind squirrel's back becomes lost (its
+// bytes, if any, still move to history with the directory).
+void displace_directory(Push& p, const std::string& rel, std::vector<std::int64_t>& displacing) {
+  std::vector<std::int64_t> ids, lost;
+  for (const auto& r : live_rows_under(p, rel)) {
+    auto st = p.t->stat(p.in_volume(r.path));
+    bool holds = st.type == dest::EntryType::file && st.size == r.size && st.mtime_ns == r.mtime_ns;
+    (holds ? ids : lost).push_back(r.id);
+    if (!holds) p.warn(r.path, "the recorded copy was changed or removed at the destination");
+  }
+  if (ids.empty() && lost.empty()) return displace_unrecorded(p, rel);  // nothing under it is ours
+  store::mark_lost(p.db(), lost);
+  store::transition(p.db(), ids, "live", "displacing", p.run_id);
+  p.t->rename(p.in_volume(rel), p.history_for(rel, p.run_id));
+  displacing.insert(displacing.end(), ids.begin(), ids.end());
+  p.report.displaced += static_cast<std::int64_t>(ids.size());
+}
+
+std::optional<LiveRow> live_row_at(Push& p, const std::string& path) {
+  auto [folder, name] = store::split_path(path);
+  auto rows = live_rows(p, folder, false, &name);
+  if (rows.empty()) return std::nullopt;
+  return rows.front();
+}
+
+// A file or link where a parent directory must go is moved aside. A file
+// squirrel recorded there (the source turned that file into a directory)
+// is displaced like any recorded version, so its row follows its bytes.
+void clear_parents(Push& p, const std::string& path, std::vector<std::int64_t>& displacing) {
+  for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    std::string prefix = path.substr(0, slash);
+    auto st = p.t->stat(p.in_volume(prefix));
+    if (st.type == dest::EntryType::none) return;
+    if (st.type == dest::EntryType::directory) continue;
+    auto row = live_row_at(p, prefix);
+    if (row && st.type == dest::EntryType::file && st.size == row->size && st.mtime_ns == row->mtime_ns) {
+      store::transition(p.db(), {row->id}, "live", "displacing", p.run_id);
+      p.t->rename(p.in_volume(prefix), p.history_for(prefix, p.run_id));
+      displacing.push_back(row->id);
+      p.report.displaced += 1;
+      continue;
+    }
+    if (row) store::mark_lost(p.db(), {row->id});
+    lose_rows_under(p, prefix);
+    displace_unrecorded(p, prefix);
+  }
+}
+
+bool still_live(Push& p, std::int64_t row_id) {
+  return p.db().query_i64("SELECT count(*) FROM remote_paths WHERE id = ? AND state = 'live'",
+                          {store::Value{row_id}}).value_or(0) == 1;
+}
+
+void displace_target(Push& p, const PlannedWrite& w, std::vector<std::int64_t>& displacing) {
+  auto st = p.t->stat(p.in_volume(w.path));
+  bool recorded = w.replaces_row && st.type == dest::EntryType::file && st.size == w.replaced_size &&
+                  st.mtime_ns == w.replaced_mtime_ns;
+  if (recorded) {
+    store::transition(p.db(), {*w.replaces_row}, "live", "displacing", p.run_id);
+    p.t->rename(p.in_volume(w.path), p.history_for(w.path, p.run_id));
+    displacing.push_back(*w.replaces_row);
+    p.report.displaced += 1;
+    return;
+  }
+  // The row may already be lost: clearing the way found a parent that
+  // was not a directory.
+  if (w.replaces_row && still_live(p, *w.replaces_row)) {
+    store::mark_lost(p.db(), {*w.replaces_row});
+    if (st.type == dest::EntryType::none) p.warn(w.path, "the recorded copy had vanished from the destination");
+  }
+  if (st.type == dest::EntryType::directory) return displace_directory(p, w.path, displacing);
+  lose_rows_under(p, w.path);
+  if (st.type != dest::EntryType::none) displace_unrecorded(p, w.path);
+}
+
+void displace(Push& p, std::vector<Item>& items) {
+  std::vector<std::int64_t> displacing;
+  for (auto& it : items) {
+    if (!it.ok) continue;
+    try {
+      clear_parents(p, it.w->path, displacing);
+      displace_target(p, *it.w, displacing);
+    } catch (const Error& e) {
+      drop(p, it, e.what());
+    }
+  }
+  p.t->flush();
+  store::transition(p.db(), displacing, "displacing", "displaced");
+}
+
+// ---- committing -----------------------------------------------------------
+
+void commit(Push& p, std::vector<Item>& items) {
+  std::vector<store::CommitIntent> intents;
+  std::vector<Item*> committing;
+  for (auto& it : items) {
+    if (!it.ok) continue;
+    intents.push_back({it.w->path, it.w->content_id, it.w->size, it.w->mtime_ns, it.checksum, it.verified_at});
+    committing.push_back(&it);
+  }
+  auto ids = store::begin_commits(p.db(), p.dest(), p.volume_id(), p.run_id, intents);
+  std::vector<std::int64_t> landed;
+  for (std::size_t i = 0; i < committing.size(); ++i) {
+    try {
+      p.t->rename(p.staging_for(committing[i]->w->path, p.run_id), p.in_volume(committing[i]->w->path));
+      landed.push_back(ids[i]);
+    } catch (const Error& e) {
+      store::mark_lost(p.db(), {ids[i]});
+      drop(p, *committing[i], e.what());
+    }
+  }
+  p.t->flush();
+  store::transition(p.db(), landed, "committing", "live");
+  for (auto* it : committing) {
+    if (!it->ok) continue;
+    p.report.written += 1;
+    p.report.bytes += it->w->size;
+    p.files_done += 1;
+    p.bytes_done += it->w->size;
+  }
+  p.progress(committing.empty() ? "" : committing.back()->w->path);
+}
+
+}  // namespace
+
+void execute_plan(Push& p, const Plan& plan) {
+  p.files_total = static_cast<std::int64_t>(plan.writes.size());
+  p.bytes_total = plan.bytes;
+  std::size_t i = 0;
+  while (i < plan.writes.size()) {
+    std::vector<Item> batch;
+    std::int64_t bytes = 0;
+    while (i < plan.writes.size() && batch.size() < p.opts.batch_files && (batch.empty() || bytes < p.opts.batch_bytes)) {
+      bytes += plan.writes[i].size;
+      batch.push_back(Item{&plan.writes[i++], true, "", 0});
+    }
+    stage(p, batch);
+    read_back(p, batch);
+    displace(p, batch);
+    commit(p, batch);
+  }
+}
+
+}  // namespace sq::engine::sync

@@ -1,0 +1,237 @@
+#include "engine/sync/mirror.hpp"
+
+#include <fmt/format.h>
+
+#include "core/text.hpp"
+#include "engine/sync/push.hpp"
+#include "store/evidence.hpp"
+#include "store/remote_paths.hpp"
+
+namespace sq::engine::sync {
+
+namespace {
+
+// Lends a transport to a guard without giving up ownership, so one open
+// destination can be guarded first for bootstrap and then for the run.
+class Borrowed : public dest::Transport {
+ public:
+  explicit Borrowed(dest::Transport& inner) : inner_(inner) {}
+  dest::Stat stat(const std::string& n) override { return inner_.stat(n); }
+  std::vector<dest::Entry> list(const std::string& d) override { return inner_.list(d); }
+  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override {
+    return inner_.put(n, r, m);
+  }
+  std::unique_ptr<dest::Reader> get(const std::string& n) override { return inner_.get(n); }
+  dest::ReadBack read_back(const std::string& n) override { return inner_.read_back(n); }
+  void rename(const std::string& a, const std::string& b) override { inner_.rename(a, b); }
+  void remove(const std::string& n) override { inner_.remove(n); }
+  void mkdirs(const std::string& d) override { inner_.mkdirs(d); }
+  void flush() override { inner_.flush(); }
+
+ private:
+  dest::Transport& inner_;
+};
+
+std::unique_ptr<dest::Transport> guard_for(Push& p, std::int64_t run_id, bool bootstrap) {
+  store::Db* db = &p.db();
+  dest::GuardContext g{run_id, bootstrap, [db](std::int64_t id) {
+                         auto r = store::get_run(*db, id);
+                         return r && store::is_terminal(r->status);
+                       }};
+  return dest::guarded(std::make_unique<Borrowed>(*p.raw), g);
+}
+
+}  // namespace
+
+const config::Destination& require_local_mirror(const config::Config& cfg, const std::string& name) {
+  const auto* d = cfg.destination(name);
+  if (!d) throw Error(ErrorKind::not_found, fmt::format("unknown destination \"{}\" — declare it under [destinations] "
+                                                        "in {}", escape_for_display(name), cfg.file.string()));
+  if (d->type != "local" || d->layout != "mirror")
+    throw Error(ErrorKind::usage, fmt::format("destination \"{}\" is {} {}; this squirrel syncs local mirrors only so "
+                                              "far", name, d->type, d->layout));
+  return *d;
+}
+
+namespace {
+
+void require_index_run(store::Db& db, std::int64_t volume_id, const std::string& name) {
+  auto n = db.query_i64("SELECT count(*) FROM runs WHERE kind = 'index' AND volume_id = ? AND status IN "
+                        "('success','partial')",
+                        {store::Value{volume_id}});
+  if (n.value_or(0) == 0)
+    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" has no completed index run — run `squirrel index {}` "
+                                                "first", name, name));
+}
+
+void open_destination_root(Push& p) {
+  std::error_code ec;
+  if (!std::filesystem::exists(p.root, ec)) {
+    if (!p.opts.init)
+      throw Error(ErrorKind::refused, fmt::format("destination root {} does not exist — is the disk mounted? For the "
+                                                  "first sync pass --init", p.root));
+    if (!p.opts.dry_run) std::filesystem::create_directories(p.root, ec);
+    if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", p.root, ec.message()));
+    if (p.opts.dry_run) return;
+  }
+  p.raw = p.opts.transport ? p.opts.transport(p.root) : dest::open_local_transport(p.root);
+  p.t = guard_for(p, 0, p.opts.init);
+}
+
+}  // namespace
+
+// ---- preflight ----------------------------------------------------------
+
+namespace {
+
+void preflight(Push& p) {
+  auto vol_row = store::find_volume(p.db(), p.name());
+  try {
+    p.vol = resolve_volume(p.cfg, p.db(), p.name(), ResolveMode::existing);
+    require_index_run(p.db(), p.volume_id(), p.name());
+    open_destination_root(p);
+    if (p.raw) check_destination_marker(p);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::refused && !p.opts.dry_run)
+      p.report.run_id = store::record_terminal_run(
+          p.db(), {store::RunKind::sync, vol_row ? std::optional(vol_row->id) : std::nullopt, p.dest()},
+          store::RunStatus::refused, e.what());
+    throw;
+  }
+}
+
+void begin(Push& p) {
+  store::BeginOptions bo;
+  bo.shallow = false;  // a native mirror always compares content
+  auto begun = store::begin_run(p.db(), {store::RunKind::sync, p.volume_id(), p.dest()}, bo);
+  if (!begun.began())
+    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}, started {})", begun.blocker->id,
+                                                 store::to_string(begun.blocker->kind),
+                                                 rfc3339_utc(begun.blocker->started_at_ns)));
+  p.run_id = p.report.run_id = begun.run_id;
+  p.t = guard_for(p, p.run_id, false);
+}
+
+}  // namespace
+
+// ---- finishing ----------------------------------------------------------
+
+namespace {
+
+// fingerprint-verified only when every copy this push wrote was read back
+// and every live copy of the volume at the destination carries a read-back
+// checksum; otherwise the weaker method, and no verification is claimed.
+std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
+  if (!p.all_read_back) return {store::VerifyMethod::presence_size, false};
+  auto pending = p.db().query_i64(
+      "SELECT count(*) FROM remote_paths r JOIN folders d ON d.id = r.folder_id WHERE r.destination = ? AND "
+      "d.volume_id = ? AND r.state = 'live' AND r.checksum IS NULL",
+      {store::Value{p.dest()}, store::Value{p.volume_id()}});
+  if (pending.value_or(0) > 0) return {store::VerifyMethod::presence_size, false};
+  return {store::VerifyMethod::fingerprint_verified, true};
+}
+
+void finish_success(Push& p, const std::vector<store::OriginMax>& snapshot) {
+  // Plain variables, not a structured binding: clang 14 cannot capture
+  // those in the lambda below.
+  const auto measured = measured_method(p);
+  const store::VerifyMethod method = measured.first;
+  const bool verified = measured.second;
+  auto& r = p.report;
+  store::Assignments cols{{"file_count", store::Value{r.written + r.already_live}},
+                          {"changed_count", store::Value{r.written}}};
+  store::finish_record(p.db(), store::kRunsTable, p.run_id, "success", cols,
+                       [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
+                         store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
+                         store::advance_to_snapshot_in_tx(d, p.volume_id(), p.dest(), method, verified, snapshot);
+                       });
+  r.status = store::RunStatus::success;
+  r.method = std::string(store::to_string(method));
+  r.evidence_advanced = !snapshot.empty();
+}
+
+void finish_partial(Push& p) {
+  auto& r = p.report;
+  r.status = store::RunStatus::partial;
+  r.error = fmt::format("{} path(s) failed, {} drifted since the index — nothing sealed, evidence unchanged; fix and "
+                        "sync again", r.failed, r.drift);
+  store::finish_run(p.db(), p.run_id, {r.status, r.error, r.written + r.already_live, r.written});
+}
+
+// A refusal after the run began (the watermark rule) is recorded as
+// `refused`, like every other safety gate; anything else is `failed`.
+void finish_failed(Push& p, const std::string& what, bool refused) {
+  auto& r = p.report;
+  r.status = refused ? store::RunStatus::refused : store::RunStatus::failed;
+  r.error = what;
+  try {
+    store::finish_run(p.db(), p.run_id, {r.status, what, r.written, r.written});
+  } catch (const Error&) {
+    // the run row keeps its first terminal state (or stays running for runs fail)
+  }
+}
+
+void dry_run_plan(Push& p) {
+  auto plan = plan_mirror(p.db(), p.volume_id(), p.dest());
+  p.report.planned = static_cast<std::int64_t>(plan.writes.size());
+  p.report.bytes = plan.bytes;
+  p.report.already_live = plan.already_live;
+}
+
+void push_body(Push& p) {
+  auto snapshot = store::present_origin_maxima(p.db(), p.volume_id(), p.st.self_node_id());
+  reconcile(p);
+  std::int64_t since = watermark(p);
+  auto plan = plan_mirror(p.db(), p.volume_id(), p.dest());
+  p.report.planned = static_cast<std::int64_t>(plan.writes.size());
+  p.report.already_live = plan.already_live;
+  if (!plan.writes.empty() && destination_folds_case(p)) {
+    p.warn("", "the destination folds letter case; paths that differ only in case are refused");
+    refuse_fold_collisions(p, plan);
+  }
+  execute_plan(p, plan);
+  if (!p.report.failed && !p.report.drift && !plan.writes.empty()) {
+    // Success claims every present path is live with its current content.
+    // A recorded copy found missing while clearing the way (under a name
+    // that was not a directory) is written by the next push, not this one.
+    for (const auto& w : plan_mirror(p.db(), p.volume_id(), p.dest()).writes) {
+      p.report.failed += 1;
+      p.file_error(w.path, "its recorded copy was lost at the destination during this sync; the next sync writes it "
+                           "again");
+    }
+  }
+  if (p.report.failed || p.report.drift) return finish_partial(p);
+  seal_receipt(p, since);
+  finish_success(p, snapshot);
+}
+
+}  // namespace
+
+SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const std::string& volume,
+                           const std::string& destination, const SyncOptions& opts, const SyncListener& listener) {
+  SyncReport report;
+  report.volume = volume;
+  report.destination = destination;
+  report.dry_run = opts.dry_run;
+  const auto& d = require_local_mirror(cfg, destination);
+  Push p(cfg, st, opts, listener, report, d.root);
+  preflight(p);
+  if (opts.dry_run) {
+    dry_run_plan(p);
+    return report;
+  }
+  begin(p);
+  try {
+    push_body(p);
+  } catch (const Error& e) {
+    finish_failed(p, e.what(), e.kind() == ErrorKind::refused);
+    throw;
+  } catch (const std::exception& e) {
+    finish_failed(p, e.what(), false);
+    throw;
+  }
+  ride_along_snapshot(p);
+  return report;
+}
+
+}  // namespace sq::engine::sync

@@ -1,0 +1,61 @@
+#pragma once
+// Sync of one volume to one native mirror destination (type "local").
+// Driver order: resolve the volume (config = DB = marker) → destination
+// marker → gated run → reconcile leftovers → plan from records → stage,
+// flush, read back, displace, commit (each move journaled first) → seal the
+// receipt → finish and advance evidence in one transaction → ride-along
+// index snapshot.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/dest/transport.hpp"
+#include "store/runs.hpp"
+#include "store/store.hpp"
+
+namespace sq::engine::sync {
+
+struct SyncEvent {
+  enum class Type { progress, warning, file_error };
+  Type type = Type::progress;
+  std::string path, message;
+  std::int64_t files_done = 0, files_total = 0, bytes_done = 0, bytes_total = 0;
+};
+using SyncListener = std::function<void(const SyncEvent&)>;
+
+// Opens the transport for a destination root; tests inject faults here.
+using TransportFactory = std::function<std::unique_ptr<dest::Transport>(const std::string& root)>;
+
+struct SyncOptions {
+  bool dry_run = false;
+  bool init = false;
+  std::size_t batch_files = 1024;
+  std::int64_t batch_bytes = 256LL << 20;
+  TransportFactory transport;  // default: the local transport
+};
+
+struct SyncReport {
+  std::string volume, destination;
+  std::int64_t run_id = 0;
+  store::RunStatus status = store::RunStatus::success;
+  std::string error;
+  bool dry_run = false, initialized = false;
+  std::int64_t planned = 0, written = 0, bytes = 0, already_live = 0;
+  std::int64_t displaced = 0, displaced_unrecorded = 0, drift = 0, failed = 0, reconciled = 0;
+  std::string method;               // what the evidence advance recorded ("" when none)
+  bool evidence_advanced = false;
+  std::vector<std::string> foreign; // unrecorded entries moved to history
+  std::string snapshot_warning;
+};
+
+// The destination's config, refusing anything but a local mirror (the only
+// layout this squirrel writes so far).
+const config::Destination& require_local_mirror(const config::Config& cfg, const std::string& name);
+
+SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const std::string& volume,
+                           const std::string& destination, const SyncOptions& opts, const SyncListener& listener = {});
+
+}  // namespace sq::engine::sync

@@ -1,0 +1,58 @@
+#pragma once
+// Internal state of one mirror push, shared by its phases.
+#include <memory>
+#include <string>
+
+#include "engine/dest/transport.hpp"
+#include "engine/sync/mirror.hpp"
+#include "engine/sync/plan.hpp"
+#include "engine/volume.hpp"
+
+namespace sq::engine::sync {
+
+inline constexpr const char* kStaging = ".squirrel-staging";
+inline constexpr const char* kHistory = ".squirrel-history";
+inline constexpr const char* kIndexDir = ".squirrel-index";
+
+struct Push {
+  Push(const config::Config& c, store::Store& s, const SyncOptions& o, const SyncListener& l, SyncReport& r,
+       std::string dest_root)
+      : cfg(c), st(s), opts(o), listener(l), report(r), root(std::move(dest_root)) {}
+  const config::Config& cfg;
+  store::Store& st;
+  const SyncOptions& opts;
+  const SyncListener& listener;
+  SyncReport& report;
+  ResolvedVolume vol;
+  std::string root;                          // destination root directory
+  std::unique_ptr<dest::Transport> raw;      // unguarded; only wrapped copies are used for moves
+  std::unique_ptr<dest::Transport> t;        // guarded by this push's run
+  std::int64_t run_id = 0;
+  std::int64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
+  bool all_read_back = true;
+
+  store::Db& db() { return st.db(); }
+  std::int64_t volume_id() const { return vol.row->id; }
+  const std::string& name() const { return report.volume; }
+  const std::string& dest() const { return report.destination; }
+  std::string in_volume(const std::string& rel) const { return name() + "/" + rel; }
+  std::string staging_dir(std::int64_t run) const;
+  std::string staging_for(const std::string& path, std::int64_t run) const;
+  std::string history_for(const std::string& path, std::int64_t run) const;
+  std::string receipt(std::int64_t run) const;
+  void warn(const std::string& path, const std::string& msg);
+  void file_error(const std::string& path, const std::string& msg);
+  void progress(const std::string& path);
+};
+
+// Phases.
+void check_destination_marker(Push& p);                 // throws Error(refused)
+void reconcile(Push& p);                                // settles what earlier pushes left in flight
+std::int64_t watermark(Push& p);                        // throws Error(refused) per the watermark rule
+bool destination_folds_case(Push& p);                  // the fold probe
+void refuse_fold_collisions(Push& p, Plan& plan);       // drops colliding paths, counting them failed
+void execute_plan(Push& p, const Plan& plan);           // stage, flush, read back, displace, commit
+void seal_receipt(Push& p, std::int64_t since_run);     // writes <V>/.squirrel-index/run-<id>
+void ride_along_snapshot(Push& p);                      // never throws; warns
+
+}  // namespace sq::engine::sync

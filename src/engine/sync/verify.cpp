@@ -1,0 +1,243 @@
+#include "engine/sync/verify.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/text.hpp"
+#include "engine/volume.hpp"
+#include "store/alarms.hpp"
+#include "store/evidence.hpp"
+#include "store/remote_paths.hpp"
+#include "store/volumes.hpp"
+
+namespace sq::engine::sync {
+
+namespace {
+
+struct VolumeCheck {
+  store::VolumeRow row;
+  std::int64_t run_id = 0;
+  std::vector<store::LedgerRow> rows;
+  std::vector<VerifyFinding> findings;
+};
+
+std::string located(const std::string& volume, const store::LedgerRow& r) {
+  if (r.state == "displaced") return fmt::format("{}/.squirrel-history/run-{}/{}", volume, *r.displaced_run, r.path);
+  return volume + "/" + r.path;
+}
+
+std::vector<store::VolumeRow> volumes_synced_to(const config::Config& cfg, store::Db& db, const std::string& dest) {
+  std::vector<store::VolumeRow> out;
+  for (const auto& [name, vol] : cfg.volumes)
+    if (std::find(vol.sync_to.begin(), vol.sync_to.end(), dest) != vol.sync_to.end())
+      if (auto row = store::find_volume(db, name)) out.push_back(*row);
+  return out;
+}
+
+// Every marker first: one missing marker stops the pass before anything is
+// judged, because an unmounted disk must not read as "every copy lost".
+void check_markers(dest::Transport& t, const std::string& root, const std::vector<store::VolumeRow>& vols) {
+  for (const auto& v : vols) {
+    std::string name = v.name + "/" + kMarkerName;
+    std::string text;
+    try {
+      if (t.stat(name).type != dest::EntryType::file) throw Error(ErrorKind::refused, "absent");
+      auto r = t.get(name);
+      char buf[4096];
+      while (std::size_t n = r->read(buf, sizeof buf)) text.append(buf, n);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::refused, fmt::format("no readable marker at {}/{} ({}) — is the disk mounted? nothing was "
+                                                  "checked", root, name, e.what()));
+    }
+    auto m = parse_marker(text);
+    if (!m || m->volume != v.name)
+      throw Error(ErrorKind::refused, fmt::format("{}/{} does not name volume \"{}\" — nothing was checked", root, name,
+                                                  v.name));
+  }
+}
+
+void stat_rows(dest::Transport& t, VolumeCheck& vc) {
+  for (const auto& r : vc.rows) {
+    auto st = t.stat(located(vc.row.name, r));
+    if (st.type == dest::EntryType::none)
+      vc.findings.push_back({vc.row.name, r.path, "missing", "gone from " + located(vc.row.name, r)});
+    else if (st.type != dest::EntryType::file || st.size != r.size || st.mtime_ns != r.mtime_ns)
+      vc.findings.push_back({vc.row.name, r.path, "changed", "size or mtime differ at " + located(vc.row.name, r)});
+  }
+}
+
+}  // namespace
+
+namespace {
+
+bool already_found(const VolumeCheck& vc, const std::string& path) {
+  return std::any_of(vc.findings.begin(), vc.findings.end(), [&](const auto& f) { return f.path == path; });
+}
+
+// Least recently verified first (never-verified before all), until the
+// share of stored bytes is covered; at least one copy per pass.
+void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vols, const VerifyOptions& o,
+                 VerifyReport& rep) {
+  std::vector<std::pair<VolumeCheck*, const store::LedgerRow*>> order;
+  for (auto& vc : vols)
+    for (const auto& r : vc.rows) {
+      rep.bytes_stored += r.size;
+      if (!already_found(vc, r.path)) order.emplace_back(&vc, &r);
+    }
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.second->verified_at_ns.value_or(-1) < b.second->verified_at_ns.value_or(-1);
+  });
+  auto budget = static_cast<std::int64_t>(static_cast<double>(rep.bytes_stored) * o.share);
+  for (const auto& [vc, r] : order) {
+    if (!o.full && rep.rehashed > 0 && rep.bytes_rehashed >= budget) break;
+    auto rb = t.read_back(located(vc->row.name, *r));
+    rep.rehashed += 1;
+    rep.bytes_rehashed += rb.bytes;
+    if (rb.hash != r->hash || rb.bytes != r->size)
+      vc->findings.push_back({vc->row.name, r->path, "changed", "BLAKE3 differs at " + located(vc->row.name, *r)});
+    else
+      store::record_verified(db, r->id, to_hex(rb.hash), now_ns());
+  }
+}
+
+// Demotes every locally verified component to presence+size: the copies
+// can no longer be trusted until a clean pass.
+void demote(store::Db& db, std::int64_t volume_id, const std::string& dest) {
+  for (const auto& c : store::vector_of(db, volume_id, dest)) {
+    if (!store::is_content_verified(c.method) || c.source_node_id) continue;
+    store::upsert_vector_in_tx(db, {volume_id, dest, c.origin_node_id, c.origin_run_id,
+                                    store::VerifyMethod::presence_size, false, std::nullopt, std::nullopt, false, false});
+  }
+}
+
+// A clean pass re-stamps the components it covered, provided no present
+// path still waits for a lost copy to be rewritten.
+bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest) {
+  auto pending = db.query_i64(
+      "SELECT count(*) FROM remote_paths r JOIN files f ON f.folder_id = r.folder_id AND f.name = r.name AND "
+      "f.content_id = r.content_id JOIN folders d ON d.id = r.folder_id WHERE r.destination = ? AND d.volume_id = ? "
+      "AND r.state = 'lost' AND f.status = 'present' AND NOT EXISTS (SELECT 1 FROM remote_paths l WHERE "
+      "l.destination = r.destination AND l.folder_id = r.folder_id AND l.name = r.name AND l.state = 'live' AND "
+      "l.content_id = r.content_id)",
+      {store::Value{dest}, store::Value{volume_id}});
+  if (pending.value_or(0) > 0) return false;
+  for (const auto& c : store::vector_of(db, volume_id, dest)) {
+    if (c.source_node_id) continue;
+    store::upsert_vector_in_tx(db, {volume_id, dest, c.origin_node_id, c.origin_run_id,
+                                    store::VerifyMethod::fingerprint_verified, true, std::nullopt, std::nullopt, false,
+                                    false});
+  }
+  return true;
+}
+
+void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, VerifyReport& rep) {
+  bool clean = vc.findings.empty();
+  std::string err = clean ? "" : fmt::format("{} copy(ies) missing or changed", vc.findings.size());
+  store::Assignments cols{{"file_count", store::Value{static_cast<std::int64_t>(vc.rows.size())}},
+                          {"error", clean ? store::Value{} : store::Value{err}}};
+  store::finish_record(db, store::kRunsTable, vc.run_id, clean ? "success" : "partial", cols,
+                       [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
+                         store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
+                         if (clean) {
+                           if (refresh(d, vc.row.id, dest)) rep.refreshed_volumes.push_back(vc.row.name);
+                           return;
+                         }
+                         std::vector<std::int64_t> lost;
+                         for (const auto& r : vc.rows)
+                           if (already_found(vc, r.path)) lost.push_back(r.id);
+                         for (auto id2 : lost) d.execute("UPDATE remote_paths SET state = 'lost' WHERE id = ?", {store::Value{id2}});
+                         demote(d, vc.row.id, dest);
+                         rep.alarm_raised |= store::raise_alarm_in_tx(d, dest, "verify-mismatch", err, id);
+                       });
+  rep.findings.insert(rep.findings.end(), vc.findings.begin(), vc.findings.end());
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<VolumeCheck> begin_checks(store::Db& db, const std::vector<store::VolumeRow>& vols, const std::string& dest) {
+  std::vector<VolumeCheck> out;
+  for (const auto& v : vols) {
+    auto begun = store::begin_run(db, {store::RunKind::verify, v.id, dest});
+    if (!begun.began()) {
+      for (auto& vc : out) store::finish_run(db, vc.run_id, {store::RunStatus::aborted, "another run holds the gate", 0, std::nullopt});
+      throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {})", begun.blocker->id,
+                                                   store::to_string(begun.blocker->kind)));
+    }
+    out.push_back({v, begun.run_id, store::ledger_rows(db, dest, v.id, {"live", "displaced"}), {}});
+  }
+  return out;
+}
+
+void clear_if_clean(store::Db& db, const std::string& dest, const std::vector<VolumeCheck>& vols, VerifyReport& rep) {
+  // Clean means whole again: no finding now and no lost copy still waiting
+  // for a sync to rewrite it.
+  if (!rep.findings.empty() || vols.empty() || rep.refreshed_volumes.size() != vols.size()) return;
+  store::Tx tx(db);
+  rep.alarm_cleared = store::clear_alarm_in_tx(db, dest, vols.front().run_id, std::nullopt);
+  tx.commit();
+}
+
+void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, const std::string& dest,
+                    const Error& e) {
+  for (const auto& v : vols)
+    store::record_terminal_run(db, {store::RunKind::verify, v.id, dest}, store::RunStatus::refused, e.what());
+}
+
+}  // namespace
+
+VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
+                        const VerifyOptions& opts) {
+  const auto& d = require_local_mirror(cfg, destination);
+  auto& db = st.db();
+  VerifyReport rep;
+  rep.destination = destination;
+  auto vols = volumes_synced_to(cfg, db, destination);
+  if (vols.empty())
+    throw Error(ErrorKind::usage, fmt::format("no indexed volume syncs to \"{}\" — nothing to verify", destination));
+  std::unique_ptr<dest::Transport> t;
+  try {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(d.root, ec))
+      throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
+                                                  "checked", d.root));
+    t = opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root);
+    check_markers(*t, d.root, vols);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::refused) record_refusal(db, vols, destination, e);
+    throw;
+  }
+  auto checks = begin_checks(db, vols, destination);
+  try {
+    for (auto& vc : checks) stat_rows(*t, vc);
+    rehash_rows(*t, db, checks, opts, rep);
+  } catch (const std::exception& e) {
+    for (auto& vc : checks) store::finish_run(db, vc.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
+    throw;
+  }
+  for (auto& vc : checks) {
+    rep.checked += static_cast<std::int64_t>(vc.rows.size());
+    rep.run_ids.push_back(vc.run_id);
+    close_volume(db, vc, destination, rep);
+  }
+  clear_if_clean(db, destination, checks, rep);
+  return rep;
+}
+
+bool acknowledge_alarm(store::Db& db, const std::string& destination, const std::string& operator_name) {
+  store::Tx tx(db);
+  auto exists = db.query_i64("SELECT count(*) FROM destination_alarms WHERE destination = ?", {store::Value{destination}});
+  if (exists.value_or(0) == 0) return false;
+  tx.commit();
+  auto run = store::record_terminal_run(db, {store::RunKind::verify, std::nullopt, destination},
+                                        store::RunStatus::success, "");
+  store::Tx tx2(db);
+  bool cleared = store::clear_alarm_in_tx(db, destination, run,
+                                          operator_name.empty() ? std::nullopt : std::optional(operator_name));
+  tx2.commit();
+  return cleared;
+}
+
+}  // namespace sq::engine::sync

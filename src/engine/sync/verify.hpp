@@ -1,0 +1,44 @@
+#pragma once
+// `squirrel verify`: re-checks what a local mirror holds against the
+// ledger. Every volume marker is checked first (an unmounted disk is not
+// "everything lost"); every live and displaced copy is stat'ed; the least
+// recently verified copies are re-hashed past the page cache until about a
+// tenth of the stored bytes were read. A clean pass refreshes the evidence
+// it covered; a finding marks the copy lost, demotes the evidence so
+// offload stops trusting it, and latches a destination alarm.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/sync/mirror.hpp"
+#include "store/store.hpp"
+
+namespace sq::engine::sync {
+
+struct VerifyOptions {
+  bool full = false;       // re-hash every copy
+  double share = 0.10;     // otherwise about this share of the stored bytes
+  TransportFactory transport;
+};
+
+struct VerifyFinding {
+  std::string volume, path, kind, detail;  // kind: missing | changed
+};
+
+struct VerifyReport {
+  std::string destination;
+  std::vector<std::int64_t> run_ids;
+  std::int64_t checked = 0, rehashed = 0, bytes_rehashed = 0, bytes_stored = 0;
+  std::vector<VerifyFinding> findings;
+  bool alarm_raised = false, alarm_cleared = false;
+  std::vector<std::string> refreshed_volumes;
+};
+
+VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
+                        const VerifyOptions& opts);
+
+// `verify ack`: a person acknowledges the alarm; audited with the operator.
+bool acknowledge_alarm(store::Db& db, const std::string& destination, const std::string& operator_name);
+
+}  // namespace sq::engine::sync

@@ -1,0 +1,36 @@
+// The end of an index walk: flip what vanished, stamp what was seen.
+#include "store/files.hpp"
+#include "store/folders.hpp"
+
+namespace sq::store {
+
+std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen) {
+  Tx tx(db);
+  FolderTree tree(db, volume_id);
+  std::set<std::int64_t> folders;
+  std::int64_t flipped = 0;
+  Stmt flip(db,
+            "UPDATE files SET status = 'missing', last_seen_run_id = ?1, status_changed_run_id = ?1 WHERE folder_id = ?2 "
+            "AND name = ?3 AND content_id = ?4 AND status = 'present'");
+  for (const auto& u : unseen) {
+    auto [folder_path, name] = split_path(u.path);
+    auto folder = tree.find(folder_path);
+    if (!folder) continue;
+    flip.reset();
+    flip.bind(1, run_id).bind(2, *folder).bind(3, blob_of(name)).bind(4, u.content_id);
+    flip.run();
+    if (db.changes() == 1) {
+      ++flipped;
+      folders.insert(*folder);
+    }
+  }
+  tree.recompute(folders, run_id);
+  db.execute(
+      "UPDATE files SET last_seen_run_id = ?1 WHERE status = 'present' AND last_seen_run_id != ?1 AND folder_id IN "
+      "(SELECT id FROM folders WHERE volume_id = ?2)",
+      {Value{run_id}, Value{volume_id}});
+  tx.commit();
+  return flipped;
+}
+
+}  // namespace sq::store

@@ -1,0 +1,136 @@
+#include "store/remote_paths.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "store/files.hpp"
+#include "store/folders.hpp"
+
+namespace sq::store {
+
+namespace {
+
+std::string str(const Blob& b) { return std::string(b.begin(), b.end()); }
+
+LedgerRow read_row(const Stmt& st) {
+  LedgerRow r;
+  r.id = st.i64(0);
+  auto folder = str(st.blob(1));
+  r.name = str(st.blob(2));
+  r.path = folder.empty() ? r.name : folder + "/" + r.name;
+  r.folder_id = st.i64(3);
+  r.content_id = st.i64(4);
+  auto h = st.blob(5);
+  std::copy(h.begin(), h.begin() + std::min<std::size_t>(32, h.size()), r.hash.begin());
+  r.written_run = st.i64(6);
+  r.state = st.text(7);
+  r.displaced_run = st.opt_i64(8);
+  r.size = st.i64(9);
+  r.mtime_ns = st.i64(10);
+  r.checksum = st.opt_text(11);
+  r.verified_at_ns = st.opt_i64(12);
+  return r;
+}
+
+}  // namespace
+
+std::vector<LedgerRow> ledger_rows(Db& db, const std::string& destination, std::int64_t volume_id,
+                                   const std::vector<std::string>& states) {
+  std::string sql =
+      "SELECT p.id, d.path, p.name, p.folder_id, p.content_id, c.blake3, p.written_run_id, p.state, "
+      "p.displaced_run_id, p.size_bytes, p.mtime_ns, p.checksum, p.verified_at_ns FROM remote_paths p JOIN folders d "
+      "ON d.id = p.folder_id JOIN contents c ON c.id = p.content_id WHERE p.destination = ? AND d.volume_id = ?";
+  std::vector<Value> args{Value{destination}, Value{volume_id}};
+  if (!states.empty()) {
+    sql += " AND p.state IN (";
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      sql += i ? ",?" : "?";
+      args.push_back(Value{states[i]});
+    }
+    sql += ")";
+  }
+  sql += " ORDER BY d.path, p.name, p.id";
+  Stmt st(db, sql);
+  st.bind_all(args);
+  std::vector<LedgerRow> out;
+  while (st.step()) out.push_back(read_row(st));
+  return out;
+}
+
+std::int64_t count_ledger_rows(Db& db, const std::string& destination, std::optional<std::int64_t> volume_id) {
+  if (!volume_id)
+    return db.query_i64("SELECT count(*) FROM remote_paths WHERE destination = ?", {Value{destination}}).value_or(0);
+  return db
+      .query_i64("SELECT count(*) FROM remote_paths p JOIN folders d ON d.id = p.folder_id WHERE p.destination = ? AND "
+                 "d.volume_id = ?",
+                 {Value{destination}, Value{*volume_id}})
+      .value_or(0);
+}
+
+std::vector<std::int64_t> begin_commits(Db& db, const std::string& destination, std::int64_t volume_id,
+                                        std::int64_t run_id, const std::vector<CommitIntent>& intents) {
+  Tx tx(db);
+  FolderTree tree(db, volume_id);
+  Stmt ins(db,
+           "INSERT INTO remote_paths(destination, folder_id, name, content_id, written_run_id, state, size_bytes, "
+           "mtime_ns, checksum_algo, checksum, verified_at_ns) VALUES (?,?,?,?,?,'committing',?,?,?,?,?)");
+  std::vector<std::int64_t> ids;
+  for (const auto& i : intents) {
+    auto [folder_path, name] = split_path(i.path);
+    auto folder = tree.find(folder_path);
+    if (!folder) throw Error(ErrorKind::internal, "commit intent for a path the index does not know");
+    ins.reset();
+    ins.bind(1, destination).bind(2, *folder).bind(3, blob_of(name)).bind(4, i.content_id).bind(5, run_id);
+    ins.bind(6, i.size).bind(7, i.mtime_ns);
+    ins.bind(8, i.checksum ? Value{std::string("blake3")} : Value{});
+    ins.bind(9, i.checksum ? Value{*i.checksum} : Value{});
+    ins.bind(10, i.verified_at_ns ? Value{*i.verified_at_ns} : Value{});
+    ins.run();
+    ids.push_back(db.last_insert_id());
+  }
+  tx.commit();
+  return ids;
+}
+
+void transition(Db& db, const std::vector<std::int64_t>& ids, const std::string& from, const std::string& to,
+                std::optional<std::int64_t> displaced_run) {
+  if (ids.empty()) return;
+  Tx tx(db);
+  bool clears = to == "live" || to == "committing";
+  Stmt st(db, fmt::format("UPDATE remote_paths SET state = ?1, displaced_run_id = {} WHERE id = ?2 AND state = ?3",
+                          clears ? "NULL" : (displaced_run ? "?4" : "displaced_run_id")));
+  for (auto id : ids) {
+    st.reset();
+    st.bind(1, to).bind(2, id).bind(3, from);
+    if (!clears && displaced_run) st.bind(4, *displaced_run);
+    st.run();
+    if (db.changes() != 1)
+      throw Error(ErrorKind::internal, fmt::format("ledger row {} is not {}; no transition applied", id, from));
+  }
+  tx.commit();
+}
+
+void mark_lost(Db& db, const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  Tx tx(db);
+  for (auto id : ids) {
+    db.execute("UPDATE remote_paths SET state = 'lost' WHERE id = ? AND state != 'lost'", {Value{id}});
+    if (db.changes() != 1) throw Error(ErrorKind::internal, fmt::format("ledger row {} is already lost", id));
+  }
+  tx.commit();
+}
+
+void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns) {
+  Tx tx(db);
+  db.execute(
+      "UPDATE remote_paths SET checksum_algo = 'blake3', checksum = ?1, verified_at_ns = ?2 WHERE id = ?3 AND state IN "
+      "('live','displaced') AND (checksum IS NULL OR checksum = ?1)",
+      {Value{hex}, Value{at_ns}, Value{id}});
+  if (db.changes() != 1)
+    throw Error(ErrorKind::corrupt, fmt::format("ledger row {} cannot take checksum {}", id, hex));
+  tx.commit();
+}
+
+}  // namespace sq::store

@@ -1,0 +1,56 @@
+#pragma once
+// The native mirror ledger: which content squirrel wrote at which path of a
+// destination, and where it moved it. Every move is recorded before it is
+// made (committing, displacing) and settled after the flush that covers it
+// (live, displaced), so a crashed push can be finished or withdrawn.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/hash.hpp"
+#include "store/db.hpp"
+
+namespace sq::store {
+
+struct LedgerRow {
+  std::int64_t id = 0;
+  std::string path;  // volume-relative
+  std::int64_t folder_id = 0;
+  std::string name;
+  std::int64_t content_id = 0;
+  Digest hash{};
+  std::int64_t written_run = 0;
+  std::string state;
+  std::optional<std::int64_t> displaced_run;
+  std::int64_t size = 0, mtime_ns = 0;
+  std::optional<std::string> checksum;
+  std::optional<std::int64_t> verified_at_ns;
+};
+
+// Rows of a volume at a destination, optionally only in the given states.
+std::vector<LedgerRow> ledger_rows(Db& db, const std::string& destination, std::int64_t volume_id,
+                                   const std::vector<std::string>& states = {});
+std::int64_t count_ledger_rows(Db& db, const std::string& destination, std::optional<std::int64_t> volume_id = {});
+
+struct CommitIntent {
+  std::string path;
+  std::int64_t content_id = 0;
+  std::int64_t size = 0, mtime_ns = 0;
+  std::optional<std::string> checksum;  // lowercase hex BLAKE3 read back
+  std::optional<std::int64_t> verified_at_ns;
+};
+// Inserts `committing` rows; returns their ids in order. All or nothing.
+std::vector<std::int64_t> begin_commits(Db& db, const std::string& destination, std::int64_t volume_id,
+                                        std::int64_t run_id, const std::vector<CommitIntent>& intents);
+
+// State transitions; every id must be in the source state or nothing changes.
+void transition(Db& db, const std::vector<std::int64_t>& ids, const std::string& from, const std::string& to,
+                std::optional<std::int64_t> displaced_run = std::nullopt);
+// Marks rows lost from whatever non-lost state they are in.
+void mark_lost(Db& db, const std::vector<std::int64_t>& ids);
+// Re-stamps a verified read-back on a live or displaced row; a read never
+// replaces a recorded checksum.
+void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns);
+
+}  // namespace sq::store

@@ -1,0 +1,352 @@
+// Fault injection at every transport call of a mirror push (spec
+// sync-offload-restore.md §3.2 invariants, §9 cases 1, 2 and 10).
+//
+// The scenario: a first sync, then the source changes (a modified file whose
+// recorded version must be displaced, a new file in a new directory, a new
+// file whose target holds foreign bytes, a file that becomes a directory, a
+// directory that becomes a file, a local deletion), re-index. The state
+// before the faulty push is saved once. For every call k of a clean push of
+// that state and every fault kind (crash, power cut, EIO, ENOSPC), the state
+// is restored, the push runs with the fault at call k, and then a clean
+// recovery push runs. (EACCES and a stall are run too.) Checked after the faulty push and after the recovery:
+//  (1) every live / displaced ledger row's bytes are where the row says,
+//      with the recorded BLAKE3;
+//  (2) outside .squirrel-staging nothing that was at the destination before
+//      the faulty push is lost or overwritten in place: every file is still
+//      at its path or, byte-identical, in a history bucket under the same path;
+//  (3) after the recovery push every present index path is live with its
+//      current content (and the recovery push succeeds);
+//  (4) no file outside staging and .squirrel-index holds bytes that are not
+//      a whole known content (no partial file at a live path or in history);
+//  (5) the evidence never advanced past what was durable: unless the faulty
+//      push finished success, the vector and its log are exactly as before.
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "sync_util.hpp"
+
+using namespace sq;
+using namespace sq::test;
+namespace fs = std::filesystem;
+using dest::FaultPlan;
+using engine::sync::SyncOptions;
+using store::RunStatus;
+
+namespace {
+
+constexpr std::size_t kBatchFiles = 2;  // several batches, so crash points fall between them too
+
+struct Kind {
+  const char* name;
+  FaultPlan::Kind kind;
+  int err;
+};
+constexpr Kind kKinds[] = {
+    {"crash", FaultPlan::Kind::crash, 0},
+    {"power_cut", FaultPlan::Kind::power_cut, 0},
+    {"EIO", FaultPlan::Kind::error, EIO},
+    {"ENOSPC", FaultPlan::Kind::error, ENOSPC},
+    {"EACCES", FaultPlan::Kind::error, EACCES},
+    {"stall", FaultPlan::Kind::stall, 0},  // a call given up as making no progress
+};
+
+FaultPlan plan_for(const Kind& k, int at) {
+  FaultPlan p;
+  p.kind = k.kind;
+  p.at_call = at;
+  p.err = k.err;
+  return p;
+}
+
+class SyncFault : public ::testing::Test {
+ protected:
+  SyncSandbox sb{"", fast_scratch_base()};
+  std::string clean_method;  // what a clean push of the saved state records here
+  fs::path saved = sb.tmp() / "saved";
+
+  // What the destination and the records looked like before the faulty push.
+  Tree before_tree;
+  std::vector<VectorRow> before_vec;
+  std::int64_t before_log = 0;
+  std::int64_t before_last_run = 0;
+  std::set<Digest> known;  // every whole content that may legitimately sit at the destination
+
+  void SetUp() override {
+    sb.write("a.txt", "alpha");
+    sb.write("b.txt", "bravo");
+    sb.write("dir/c.txt", "charlie");
+    sb.write("swap", "a file that becomes a directory");
+    sb.write("tree/t.txt", "a directory that becomes a file");
+    ASSERT_EQ(sb.index().status, RunStatus::success);
+    auto first = sb.sync_init();
+    ASSERT_EQ(first.status, RunStatus::success) << first.error;
+
+    sb.write("a.txt", "alpha, second version");
+    sb.remove("b.txt");
+    sb.write("new/f.txt", "foxtrot");
+    sb.write("dir/g.txt", "golf");
+    sb.remove("swap");
+    sb.write("swap/inner.txt", "now inside a directory");
+    sb.remove("tree");
+    sb.write("tree", "now a file");
+    ASSERT_EQ(sb.index().status, RunStatus::success);
+    // Bytes squirrel never wrote, where the push must write.
+    write_file(sb.vdest() / "dir/g.txt", "foreign golf");
+
+    save();
+    before_tree = tree_of(sb.vdest());
+    before_vec = vector_rows(sb.db(), sb.vol_id());
+    before_log = store::count_history(sb.db(), sb.vol_id(), "d");
+    before_last_run = sb.db().query_i64("SELECT max(id) FROM runs").value_or(0);
+    for (const auto& r : sb.db().query_rows("SELECT blake3 FROM contents")) known.insert(blob_digest(r[0]));
+    for (const auto& [p, h] : files_of(before_tree)) known.insert(h);
+  }
+
+  // SQLite files are copied only while no connection is open.
+  void save() {
+    sb.close();
+    copy_tree(sb.dest_root(), saved / "dest");
+    copy_tree(sb.state(), saved / "state");
+    sb.open();
+  }
+  void restore() {
+    sb.close();
+    copy_tree(saved / "dest", sb.dest_root());
+    copy_tree(saved / "state", sb.state());
+    sb.open();
+  }
+
+  SyncOptions options(engine::sync::TransportFactory f = {}) {
+    SyncOptions o;
+    o.batch_files = kBatchFiles;
+    o.transport = std::move(f);
+    return o;
+  }
+
+  // The newest sync run after the saved state, if the faulty push made one.
+  std::optional<store::RunRow> faulty_run() {
+    auto id = sb.db().query_i64("SELECT max(id) FROM runs WHERE kind = 'sync' AND id > ?",
+                                {store::Value{before_last_run}});
+    if (!id) return std::nullopt;
+    return store::get_run(sb.db(), *id);
+  }
+
+  // (2): every file that was there before is still at its path or, with
+  // the same bytes, in some history bucket under the same path.
+  std::vector<std::string> lost_or_overwritten(const Tree& after) {
+    std::vector<std::string> out;
+    auto now = files_of(after);
+    std::map<std::string, std::set<Digest>> in_history;  // path below the bucket -> hashes
+    const std::string hist = ".squirrel-history/";
+    for (const auto& [p, h] : now) {
+      if (!p.starts_with(hist)) continue;
+      auto slash = p.find('/', hist.size());
+      if (slash != std::string::npos) in_history[p.substr(slash + 1)].insert(h);
+    }
+    for (const auto& [p, h] : files_of(before_tree)) {
+      if (starts_with_dir(p, ".squirrel-staging")) continue;
+      auto it = now.find(p);
+      if (it != now.end() && it->second == h) continue;
+      std::string inner = p.starts_with(hist) ? "" : p;
+      if (!inner.empty() && in_history[inner].count(h)) continue;
+      out.push_back(p + (it == now.end() ? ": gone" : ": overwritten in place"));
+    }
+    return out;
+  }
+
+  // (4): nothing but whole known contents outside staging and the receipts.
+  std::vector<std::string> partial_files(const Tree& after) {
+    std::vector<std::string> out;
+    for (const auto& [p, h] : files_of(after)) {
+      if (p == engine::kMarkerName || starts_with_dir(p, ".squirrel-staging") || starts_with_dir(p, ".squirrel-index"))
+        continue;
+      if (!known.count(h)) out.push_back(p);
+    }
+    return out;
+  }
+
+  void check_after_fault(const std::string& where) {
+    SCOPED_TRACE(where + " (after the faulty push)");
+    auto after = tree_of(sb.vdest());
+    EXPECT_EQ(ledger_problems(sb.db(), sb.vol_id(), sb.vdest()), std::vector<std::string>{});
+    EXPECT_EQ(lost_or_overwritten(after), std::vector<std::string>{});
+    EXPECT_EQ(partial_files(after), std::vector<std::string>{});
+    EXPECT_LE(max_live_ledger_rows_per_path(sb.db()), 1);
+    auto run = faulty_run();
+    if (run && run->status == RunStatus::success) {
+      // A push that says success landed everything.
+      EXPECT_EQ(present_not_live(sb.db(), sb.vol_id(), sb.vdest()), std::vector<std::string>{});
+      EXPECT_TRUE(fs::is_regular_file(sb.vdest() / ".squirrel-index" / ("run-" + std::to_string(run->id))));
+    } else {
+      EXPECT_EQ(vector_rows(sb.db(), sb.vol_id()), before_vec) << "evidence moved without a successful push";
+      EXPECT_EQ(store::count_history(sb.db(), sb.vol_id(), "d"), before_log);
+    }
+  }
+
+  void check_after_recovery(const std::string& where, const engine::sync::SyncReport& r) {
+    SCOPED_TRACE(where + " (after the recovery push)");
+    EXPECT_EQ(r.status, RunStatus::success) << r.error;
+    auto after = tree_of(sb.vdest());
+    EXPECT_EQ(ledger_problems(sb.db(), sb.vol_id(), sb.vdest()), std::vector<std::string>{});
+    EXPECT_EQ(lost_or_overwritten(after), std::vector<std::string>{});
+    EXPECT_EQ(partial_files(after), std::vector<std::string>{});
+    EXPECT_EQ(present_not_live(sb.db(), sb.vol_id(), sb.vdest()), std::vector<std::string>{});
+    EXPECT_LE(max_live_ledger_rows_per_path(sb.db()), 1);
+    EXPECT_EQ(store::ledger_rows(sb.db(), "d", sb.vol_id(), {"committing", "displacing"}).size(), 0u)
+        << "reconcile settled everything in flight";
+    for (const auto& [p, n] : after)
+      if (starts_with_dir(p, ".squirrel-staging")) { EXPECT_NE(n.type, 'f') << "left in staging: " << p; }
+    // Evidence: exactly the snapshot of the recovery push, under the method
+    // a clean push measures on this filesystem.
+    auto snapshot = store::present_origin_maxima(sb.db(), sb.vol_id(), sb.st().self_node_id());
+    auto vec = store::vector_of(sb.db(), sb.vol_id(), "d");
+    ASSERT_EQ(vec.size(), snapshot.size());
+    for (std::size_t i = 0; i < vec.size(); ++i) {
+      EXPECT_EQ(vec[i].origin_run_id, snapshot[i].run_id);
+      ASSERT_TRUE(vec[i].method);
+      EXPECT_EQ(store::to_string(*vec[i].method), clean_method);
+    }
+    EXPECT_EQ(r.method, clean_method);
+    // The foreign bytes were kept, in history, and named.
+    bool foreign_kept = false;
+    for (const auto& [p, h] : files_of(after))
+      foreign_kept |= p.ends_with("/dir/g.txt") && h == blake3(std::string("foreign golf"));
+    EXPECT_TRUE(foreign_kept);
+    // Everything the source holds is at its path.
+    EXPECT_EQ(read_bytes(sb.vdest() / "a.txt"), "alpha, second version");
+    EXPECT_EQ(read_bytes(sb.vdest() / "tree"), "now a file");
+    EXPECT_EQ(read_bytes(sb.vdest() / "swap/inner.txt"), "now inside a directory");
+    EXPECT_EQ(read_bytes(sb.vdest() / "b.txt"), "bravo") << "a local deletion never deletes at the destination";
+  }
+};
+
+}  // namespace
+
+// The scenario itself, without faults: it really exercises every move.
+TEST_F(SyncFault, TheScenarioAddsModifiesAndDisplaces) {
+  Injected inj;
+  auto r = sb.sync(options(inj.factory()));
+  ASSERT_EQ(r.status, RunStatus::success) << r.error;
+  clean_method = r.method;
+  EXPECT_TRUE(clean_method == "fingerprint-verified" || clean_method == "presence+size") << clean_method;
+  EXPECT_EQ(r.written, 5);
+  EXPECT_EQ(r.displaced, 3) << "a.txt, the swap file and tree/t.txt";
+  EXPECT_EQ(r.displaced_unrecorded, 1);
+  EXPECT_EQ(r.foreign, std::vector<std::string>{"dir/g.txt"});
+  EXPECT_GT(inj.count("flush"), 3) << "several batches";
+  check_after_fault("clean");
+  check_after_recovery("clean", r);
+}
+
+TEST_F(SyncFault, EveryCallOfAPushCrashesPowerCutsOrFailsSafely) {
+  // N: the calls of a clean push of the saved state.
+  int n = 0;
+  {
+    Injected inj;
+    auto r = sb.sync(options(inj.factory()));
+    ASSERT_EQ(r.status, RunStatus::success) << r.error;
+    n = inj.calls();
+    clean_method = r.method;
+  }
+  ASSERT_GT(n, 20);
+  std::map<std::string, int> outcomes;
+  for (const auto& kind : kKinds) {
+    for (int k = 1; k <= n; ++k) {
+      std::string where = std::string(kind.name) + " at call " + std::to_string(k) + " of " + std::to_string(n);
+      SCOPED_TRACE(where);
+      restore();
+      Injected inj;
+      bool threw = false;
+      std::string what;
+      try {
+        auto r = sb.sync(options(inj.factory(plan_for(kind, k))));
+        what = std::string(store::to_string(r.status));
+      } catch (const dest::SimulatedCrash&) {
+        threw = true;
+        what = "crash";
+      } catch (const std::exception&) {
+        threw = true;
+        what = "error";
+      }
+      outcomes[std::string(kind.name) + ":" + what] += 1;
+      if (kind.kind == FaultPlan::Kind::crash || kind.kind == FaultPlan::Kind::power_cut) {
+        EXPECT_TRUE(threw) << "a simulated crash was swallowed";
+        EXPECT_TRUE(inj.fault && inj.fault->crashed());
+      }
+      if (HasFailure()) break;
+
+      // The process that crashed is gone: a new one opens the store.
+      sb.close();
+      sb.open();
+      if (auto run = faulty_run(); run && run->status == RunStatus::running)
+        store::finish_run(sb.db(), run->id, {RunStatus::aborted, "simulated crash", 0, std::nullopt});
+      check_after_fault(where);
+
+      auto recovery = sb.sync(options());
+      check_after_recovery(where, recovery);
+      if (HasFailure()) break;
+    }
+    if (HasFailure()) break;
+  }
+  // Every kind met both failing and (for faults late in the push) successful or partial ends.
+  std::string summary;
+  for (const auto& [k, v] : outcomes) summary += k + "=" + std::to_string(v) + " ";
+  RecordProperty("outcomes", summary);
+  EXPECT_EQ(outcomes["crash:crash"], n) << summary;
+  EXPECT_EQ(outcomes["power_cut:crash"], n) << summary;
+  for (const char* k : {"EIO", "ENOSPC", "EACCES", "stall"}) {
+    EXPECT_GT(outcomes[std::string(k) + ":partial"], 0) << summary;
+    EXPECT_GT(outcomes[std::string(k) + ":error"], 0) << summary;
+  }
+}
+
+// A first push (with --init) crashed or power-cut at every call: the retry
+// with --init finishes it. It passes the first-push gate because the crashed
+// push left records, and a staged marker left by a dead bootstrap is redone.
+TEST(SyncFaultFirstPush, ACrashedFirstPushCanBeRetried) {
+  SyncSandbox fresh("", fast_scratch_base());
+  fresh.write("one.txt", "1");
+  fresh.write("two/three.txt", "3");
+  ASSERT_EQ(fresh.index().status, RunStatus::success);
+  int n = 0;
+  {
+    // Count the calls of a first push on a scratch copy of the state.
+    fresh.close();
+    copy_tree(fresh.state(), fresh.tmp() / "state-saved");
+    fresh.open();
+    Injected inj;
+    SyncOptions o;
+    o.init = true;
+    o.transport = inj.factory();
+    ASSERT_EQ(fresh.sync(o).status, RunStatus::success);
+    n = inj.calls();
+  }
+  for (int k = 1; k <= 2 * n; ++k) {
+    const Kind& kind = kKinds[k <= n ? 0 : 1];
+    int at = k <= n ? k : k - n;
+    SCOPED_TRACE(std::string(kind.name) + " at call " + std::to_string(at) + " of a first push");
+    fresh.close();
+    fs::remove_all(fresh.dest_root());
+    copy_tree(fresh.tmp() / "state-saved", fresh.state());
+    fresh.open();
+    Injected inj;
+    SyncOptions o;
+    o.init = true;
+    o.transport = inj.factory(plan_for(kind, at));
+    EXPECT_THROW(fresh.sync(o), dest::SimulatedCrash);
+    fresh.close();
+    fresh.open();
+    EXPECT_TRUE(ledger_problems(fresh.db(), fresh.vol_id(), fresh.vdest()).empty());
+    if (count_runs(fresh.db(), "kind = 'sync' AND status = 'success'") == 0) {
+      EXPECT_TRUE(store::vector_of(fresh.db(), fresh.vol_id(), "d").empty()) << "no evidence without a success";
+    }
+    // The retry: --init again (the marker may not have survived the cut).
+    SyncOptions retry;
+    retry.init = true;
+    auto r = fresh.sync(retry);
+    EXPECT_EQ(r.status, RunStatus::success) << r.error;
+    EXPECT_TRUE(present_not_live(fresh.db(), fresh.vol_id(), fresh.vdest()).empty());
+    EXPECT_TRUE(ledger_problems(fresh.db(), fresh.vol_id(), fresh.vdest()).empty());
+    if (HasFailure()) break;
+  }
+}
