@@ -38,6 +38,15 @@ sq sync photos           # nothing changed: transfers nothing
 echo "edited" >> "$DEMO/photos/2025/new.jpg"
 sq index photos
 sq sync photos           # the old bytes move to .squirrel-history, never overwritten
+sq verify usb --full
+sq status photos || true  # 0 green, 1 amber, 2 red
+sq offload photos 2024 --dry-run
+sq offload photos 2024   # frees space: every copy proven, bytes re-checked before each unlink
+echo "\$ ls photos/2024/trip | wc -l  ->  $(ls "$DEMO/photos/2024/trip" | wc -l) files left locally"
+sq index photos          # offloaded files are expected to be absent: nothing is flagged missing
+sq restore photos 2024/trip/img_3.jpg
+sq restore photos        # the rest, hashed while streamed, renamed into place
+cmp "$DEMO/photos/2024/trip/img_3.jpg" "$DEMO/photos/2025/copy_of_img_3.jpg" && echo "restored bytes are identical"
 sq query "$DEMO/photos/2025/copy_of_img_3.jpg"
 sq query --duplicates
 sq query --missing
