@@ -70,13 +70,15 @@ void reset(Context& ctx, const ResetFlags& f) {
 void add_destination_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<ResetFlags>();
   auto* cmd = app.add_subcommand("destination", "Manage what the index records about a destination");
-  cmd->require_subcommand(1);
   auto* r = cmd->add_subcommand("reset", "Forget a destination's ledger, evidence and push freshness (audited)");
   r->add_option("destination", f->destination, "Destination name")->required();
   auto* dry = r->add_flag("--dry-run", f->dry_run, "Only count what would be cleared");
   auto* yes = r->add_flag("--yes", f->yes, "Really clear it");
   dry->excludes(yes);
   r->callback([&ctx, f] { reset(ctx, *f); });
+  cmd->callback([cmd] {
+    if (cmd->get_subcommands().empty()) print(cmd->help());
+  });
 }
 
 }  // namespace sq::cli

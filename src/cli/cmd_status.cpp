@@ -48,7 +48,10 @@ bool use_colour() { return ::isatty(STDOUT_FILENO) == 1 && !std::getenv("NO_COLO
 
 std::string paint(const std::string& text, engine::Light l, bool colour) {
   if (!colour) return text;
-  const char* code = l == engine::Light::red ? "31" : l == engine::Light::amber ? "33" : l == engine::Light::green ? "32" : "";
+  const char* code = l == engine::Light::red     ? "31"
+                     : l == engine::Light::amber ? "33"
+                     : l == engine::Light::green ? "32"
+                                                 : "";
   return *code ? fmt::format("\033[{}m{}\033[0m", code, text) : text;
 }
 
@@ -139,7 +142,8 @@ nlohmann::json target_json(const engine::TargetStatus& t, std::int64_t now) {
                           {"methods", e.methods},
                           {"age_unknown", e.age_unknown},
                           {"oldest_verified_at_ns", opt_json(e.oldest_verified_at_ns)},
-                          {"age_ns", e.oldest_verified_at_ns ? nlohmann::json(now - *e.oldest_verified_at_ns) : nullptr},
+                          {"age_ns", e.oldest_verified_at_ns ? nlohmann::json(now - *e.oldest_verified_at_ns)
+                                                             : nlohmann::json()},
                           {"max_age_ns", opt_json(e.max_age_ns)},
                           {"stale", e.stale}};
   return {{"name", t.name},

@@ -79,7 +79,8 @@ std::vector<PresentFile> load_present_files(store::Db& db, std::int64_t volume_i
   st.bind(1, volume_id);
   // The root folder's aggregate counts the present files: size everything once.
   auto expected = static_cast<std::size_t>(
-      db.query_i64("SELECT file_count FROM folders WHERE volume_id = ? AND parent_id IS NULL", {store::Value{volume_id}})
+      db.query_i64("SELECT file_count FROM folders WHERE volume_id = ? AND parent_id IS NULL",
+                   {store::Value{volume_id}})
           .value_or(0));
   std::unordered_map<std::int64_t, std::int64_t> introduced;  // content -> smallest first_seen
   introduced.reserve(expected);
@@ -141,8 +142,9 @@ namespace {
 std::optional<RunBrief> last_finished(store::Db& db, std::string_view kind, std::int64_t volume_id,
                                       const std::string& destination) {
   store::Stmt st(db,
-                 "SELECT id, status, COALESCE(ended_at_ns, started_at_ns), COALESCE(error, '') FROM runs WHERE kind = ? "
-                 "AND volume_id = ? AND COALESCE(destination, '') = ? AND status != 'running' ORDER BY id DESC LIMIT 1");
+                 "SELECT id, status, COALESCE(ended_at_ns, started_at_ns), COALESCE(error, '') FROM runs "
+                 "WHERE kind = ? AND volume_id = ? AND COALESCE(destination, '') = ? AND status != 'running' "
+                 "ORDER BY id DESC LIMIT 1");
   st.bind(1, std::string(kind)).bind(2, volume_id).bind(3, destination);
   if (!st.step()) return std::nullopt;
   return RunBrief{st.i64(0), store::parse_run_status(st.text(1)).value_or(store::RunStatus::failed), st.i64(2),

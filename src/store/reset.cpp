@@ -25,8 +25,8 @@ ResetCounts count_recorded(Db& db, const std::string& destination) {
 // vector when it finishes; clearing underneath it would strand its rows.
 void refuse_while_in_use(Db& db, const std::string& destination) {
   reap_dead_owners_in_tx(db);
-  auto rows = db.query_rows("SELECT id, kind FROM runs WHERE status = 'running' AND destination = ? ORDER BY id LIMIT 1",
-                            {Value{destination}});
+  auto rows = db.query_rows(
+      "SELECT id, kind FROM runs WHERE status = 'running' AND destination = ? ORDER BY id LIMIT 1", {Value{destination}});
   if (rows.empty()) return;
   auto id = std::get<std::int64_t>(rows[0][0]);
   throw Error(ErrorKind::conflict,

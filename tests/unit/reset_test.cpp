@@ -40,8 +40,9 @@ class ResetTest : public ::testing::Test {
   CliSandbox sb;
 
   void SetUp() override {
-    sb.write_config("sync_to = ['d', 'e']\n\n[destinations.d]\ntype = 'local'\nroot = '" + (sb.root() / "dest").string() +
-                    "'\n\n[destinations.e]\ntype = 'local'\nroot = '" + (sb.root() / "dest2").string() + "'\n");
+    sb.write_config("sync_to = ['d', 'e']\n\n[destinations.d]\ntype = 'local'\nroot = '" +
+                    (sb.root() / "dest").string() + "'\n\n[destinations.e]\ntype = 'local'\nroot = '" +
+                    (sb.root() / "dest2").string() + "'\n");
     sb.put("a.txt", "alpha");
     sb.put("dir/b.txt", "bravo");
   }
@@ -261,6 +262,12 @@ TEST_F(ResetTest, CliDryRunAndYesExcludeEachOther) {
   auto r = sb.run({"destination", "reset", "d", "--dry-run", "--yes"});
   EXPECT_EQ(r.status, 1);
   EXPECT_GT(recorded("d").vector, 0);
+}
+
+TEST_F(ResetTest, CliDestinationAlonePrintsItsHelp) {
+  auto r = sb.run({"destination"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("reset"));
 }
 
 // ---- squirrel status -----------------------------------------------------------------

@@ -183,6 +183,17 @@ TEST_F(StatusTest, TheDurableCheckUsesTheSameOriginMaximaAsTheStore) {
   EXPECT_EQ(paths, (std::set<std::string>{"a.txt", "dir/b.txt", "dir/sub/c.bin", "later.txt"}));
 }
 
+TEST_F(StatusTest, ACopyOfOldContentKeepsTheRunThatIntroducedIt) {
+  seed_and_index();
+  auto first = sb.db().query_i64("SELECT max(id) FROM runs WHERE kind = 'index'").value_or(0);
+  sb.write("copy-of-a.txt", "alpha");
+  ASSERT_EQ(sb.index().status, RunStatus::success);
+  for (const auto& f : engine::load_present_files(sb.db(), sb.vol_id(), sb.st().self_node_id(), true)) {
+    EXPECT_EQ(f.gate.origin_node, sb.st().self_node_id()) << f.gate.path;
+    EXPECT_EQ(f.gate.origin_run, first) << f.gate.path;
+  }
+}
+
 TEST_F(StatusTest, ALatchedAlarmIsRedAndListedOnTop) {
   seed_and_index();
   auto synced = sb.sync_init();
