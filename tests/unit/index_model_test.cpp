@@ -129,6 +129,8 @@ class World {
  private:
   void write(const std::string& path, int content, std::int64_t mtime = 0);
   void restore(const std::string& path);
+  bool offloadable(const std::string& path);
+  bool restorable(const std::string& path);
   void offload(const std::string& path);
   void run_index(const engine::IndexOptions& o);
   void check(const Counts& expected, const engine::IndexReport& r);
@@ -161,12 +163,27 @@ void World::write(const std::string& path, int content, std::int64_t mtime) {
   model_.written[path].push_back(content);
 }
 
-void World::offload(const std::string& path) {
+// The first slot from `slot` on (cyclically) that `fits`, or "".
+template <typename Pred>
+std::string pick(int slot, Pred fits) {
+  for (std::size_t i = 0; i < kSlots.size(); ++i) {
+    const auto& path = kSlots[(static_cast<std::size_t>(slot) + i) % kSlots.size()];
+    if (fits(path)) return path;
+  }
+  return "";
+}
+
+// Only a present row whose bytes are still on disk is offloaded.
+bool World::offloadable(const std::string& path) {
   auto it = model_.live.find(path);
   auto on_disk = model_.disk.find(path);
-  if (it == model_.live.end() || it->second.status != "present" || on_disk == model_.disk.end() ||
-      on_disk->second.content != it->second.content)
-    return;  // only a present row whose bytes are still on disk is offloaded
+  return it != model_.live.end() && it->second.status == "present" && on_disk != model_.disk.end() &&
+         on_disk->second.content == it->second.content;
+}
+
+void World::offload(const std::string& path) {
+  if (path.empty()) return;
+  auto it = model_.live.find(path);
   auto& db = store_.db();
   auto vol = test::volume_id(db, name_);
   auto row = store::live_row_by_path(db, vol, path);
@@ -182,14 +199,18 @@ void World::offload(const std::string& path) {
 
 // Puts back the bytes of a missing or offloaded row with the row's own
 // mtime, as a restore or a move back would: shallow mode must not trust it.
-void World::restore(const std::string& path) {
+bool World::restorable(const std::string& path) {
   auto it = model_.live.find(path);
-  if (it == model_.live.end() || it->second.status == "present" || model_.disk.count(path)) return;
+  if (it == model_.live.end() || it->second.status == "present" || model_.disk.count(path)) return false;
   auto parent = fs::path(path).parent_path().string();
-  if (fs::is_directory(fs::symlink_status(root_ / path)) ||
-      (!parent.empty() && fs::is_regular_file(fs::symlink_status(root_ / parent))))
-    return;  // the place is taken by a folder or a file
-  write(path, it->second.content, it->second.mtime);
+  return !fs::is_directory(fs::symlink_status(root_ / path)) &&
+         (parent.empty() || !fs::is_regular_file(fs::symlink_status(root_ / parent)));  // the place is free
+}
+
+void World::restore(const std::string& path) {
+  if (path.empty()) return;
+  const auto& row = model_.live.at(path);
+  write(path, row.content, row.mtime);
 }
 
 void World::apply(const Op& op) {
@@ -218,8 +239,8 @@ void World::apply(const Op& op) {
     case kIndex: return run_index(test::index_opts());
     case kShallow: return run_index(test::index_opts(true));
     case kDryRun: return run_index(test::index_opts(false, true));
-    case kOffload: return offload(path);
-    case kRestore: return restore(path);
+    case kOffload: return offload(pick(op.slot, [&](const std::string& p) { return offloadable(p); }));
+    case kRestore: return restore(pick(op.slot, [&](const std::string& p) { return restorable(p); }));
   }
 }
 
@@ -264,19 +285,22 @@ void World::check_history(std::int64_t vol) {
   }
 }
 
+// Weighted towards few paths and towards indexes, so that a path's history
+// (write, index, delete or offload, index, restore, shallow index ...)
+// often builds up within one case.
 rc::Gen<Op> gen_op() {
-  auto kind = rc::gen::weightedElement<int>({{5, kWrite}, {2, kDelete}, {2, kRevert}, {1, kMakeDir}, {1, kRemoveDir},
-                                             {3, kIndex}, {2, kShallow}, {1, kDryRun}, {2, kOffload},
-                                             {2, kRestore}});
-  return rc::gen::map(rc::gen::tuple(kind, rc::gen::inRange(0, static_cast<int>(kSlots.size())),
-                                     rc::gen::inRange(0, static_cast<int>(kContents.size()))),
+  auto kind = rc::gen::weightedElement<int>({{4, kWrite}, {2, kDelete}, {1, kRevert}, {1, kMakeDir}, {1, kRemoveDir},
+                                             {3, kIndex}, {3, kShallow}, {1, kDryRun}, {2, kOffload},
+                                             {3, kRestore}});
+  auto slot = rc::gen::weightedElement<int>({{4, 0}, {3, 1}, {2, 2}, {1, 3}, {1, 4}, {2, 5}});
+  return rc::gen::map(rc::gen::tuple(kind, slot, rc::gen::inRange(0, static_cast<int>(kContents.size()))),
                       [](const std::tuple<int, int, int>& t) { return Op{std::get<0>(t), std::get<1>(t), std::get<2>(t)}; });
 }
 
 }  // namespace
 
 RC_GTEST_PROP(IndexModel, TheDatabaseFollowsTheModelThroughRandomHistories, ()) {
-  const auto length = *rc::gen::inRange(1, 30);
+  const auto length = *rc::gen::inRange(1, 40);
   auto ops = *rc::gen::container<std::vector<Op>>(static_cast<std::size_t>(length), gen_op());
   ops.push_back(Op{kIndex, 0, 0});
   World world;
