@@ -51,7 +51,7 @@ peak_rss_mib() {  # runs "$@" once, prints max RSS in MiB
 }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
-cat "$OUT"/S/*/* > /dev/null; cat "$OUT"/L/* > /dev/null  # warm the cache
+find "$OUT/S" "$OUT/L" -type f -print0 | xargs -0 cat > /dev/null  # warm the cache
 
 CS=$(config_for S "$OUT/S")
 PREP="fresh S $OUT/S" median3 "$BIN" --config "$CS" index S > "$OUT/t_first"
