@@ -2,8 +2,8 @@
 
 namespace sq::engine {
 
-BatchSink::BatchSink(store::Db& db, std::int64_t volume_id, std::int64_t run_id, std::size_t max_queued)
-    : db_(db), volume_id_(volume_id), run_id_(run_id), max_queued_(max_queued), thread_([this] { run(); }) {}
+BatchSink::BatchSink(store::Db db, std::int64_t volume_id, std::int64_t run_id, std::size_t max_queued)
+    : db_(std::move(db)), volume_id_(volume_id), run_id_(run_id), max_queued_(max_queued), thread_([this] { run(); }) {}
 
 BatchSink::~BatchSink() {
   {

@@ -1,7 +1,9 @@
 #pragma once
 // Applies index batches on a thread of its own, so database writes overlap
 // with walking and hashing. Batches are applied in the order given; the
-// first failure is kept and rethrown to the producer.
+// first failure is kept and rethrown to the producer. The sink owns its own
+// connection: SQLite connections are opened without a mutex, so each is used
+// by one thread only.
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -15,7 +17,7 @@ namespace sq::engine {
 
 class BatchSink {
  public:
-  BatchSink(store::Db& db, std::int64_t volume_id, std::int64_t run_id, std::size_t max_queued = 2);
+  BatchSink(store::Db db, std::int64_t volume_id, std::int64_t run_id, std::size_t max_queued = 2);
   ~BatchSink();
   BatchSink(const BatchSink&) = delete;
   BatchSink& operator=(const BatchSink&) = delete;
@@ -27,7 +29,7 @@ class BatchSink {
  private:
   void run();
   void rethrow_locked();
-  store::Db& db_;
+  store::Db db_;
   std::int64_t volume_id_, run_id_;
   std::size_t max_queued_;
   std::mutex mu_;

@@ -16,11 +16,43 @@ bool same_file_state(const FileStat& a, const FileStat& b) {
 
 }  // namespace
 
+namespace {
+
+// O_NONBLOCK: a FIFO swapped in after the walk must not block the open (and
+// a regular file's reads ignore the flag).
+int open_for_hash(int root, const HashJob& job) {
+  constexpr int kFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+  if (!job.dir) return open_beneath(root, job.path, kFlags);
+  auto slash = job.path.rfind('/');
+  const char* name = job.path.c_str() + (slash == std::string::npos ? 0 : slash + 1);
+  int fd = ::openat(job.dir->get(), name, kFlags | O_NOFOLLOW | O_CLOEXEC);
+  return fd >= 0 ? fd : -errno;
+}
+
+// Stops at the size the file had when opened: a file that grew shows in the
+// second fstat, so the extra read for end-of-file buys nothing.
+bool hash_stream(int fd, std::int64_t expected, Hasher& h, std::vector<char>& buffer, std::int64_t& total,
+                 std::string& error) {
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = std::strerror(errno);
+      return false;
+    }
+    if (n == 0) return true;
+    h.update(buffer.data(), static_cast<std::size_t>(n));
+    total += n;
+    if (total == expected) return true;
+  }
+}
+
+}  // namespace
+
 HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer) {
   HashResult r;
   r.job = job;
-  // O_NONBLOCK: a FIFO swapped in after the walk must not block the open.
-  int fd = open_beneath(root, job.path, O_RDONLY | O_NONBLOCK);
+  int fd = open_for_hash(root, job);
   if (fd < 0) {
     r.error = std::strerror(-fd);
     return r;
@@ -31,21 +63,10 @@ HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer) {
     r.error = S_ISREG(before.st_mode) ? std::strerror(errno) : "no longer a regular file";
     return r;
   }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   if (before.st_size > (1 << 20)) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Hasher h;
   std::int64_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      r.error = std::strerror(errno);
-      return r;
-    }
-    if (n == 0) break;
-    h.update(buffer.data(), static_cast<std::size_t>(n));
-    total += n;
-  }
+  if (!hash_stream(fd, before.st_size, h, buffer, total, r.error)) return r;
   if (::fstat(fd, &after) != 0) {
     r.error = std::strerror(errno);
     return r;

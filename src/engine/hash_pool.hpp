@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ struct HashJob {
   std::string path;  // volume-relative
   bool needs_hash = true;
   FileStat walked;   // what the walk saw
+  // The listed directory; when set, the file is opened by its last name
+  // component relative to it instead of by `path` beneath the root.
+  std::shared_ptr<const Fd> dir;
 };
 
 struct HashResult {

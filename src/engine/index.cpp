@@ -16,6 +16,7 @@
 #include "engine/walk.hpp"
 #include "engine/walker.hpp"
 #include "store/files.hpp"
+#include "store/store.hpp"
 
 namespace sq::engine {
 
@@ -90,7 +91,7 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   run_id_ = report.run_id;
   int workers = opts_.workers > 0 ? opts_.workers : default_workers();
   pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(256, 128 * workers));
-  if (writes()) sink_ = std::make_unique<BatchSink>(db_, volume_id_, run_id_);
+  if (writes()) sink_ = std::make_unique<BatchSink>(store::open_peer_connection(db_), volume_id_, run_id_);
   {
     Walker walker(root_, 64);
     while (auto dir = walker.next()) visit(*dir);
@@ -134,7 +135,7 @@ void Indexer::classify_files(const std::string& rel, const DirListing& listing) 
     const store::LiveRow* lr = it == live.end() ? nullptr : &it->second;
     bool by_stat = trusts_stat(lr, e.stat);
     bool hash = !by_stat && opts_.mode != IndexMode::audit;
-    submit(HashJob{0, join_rel(rel, e.name), hash, e.stat}, lr);
+    submit(HashJob{0, join_rel(rel, e.name), hash, e.stat, listing.fd}, lr);
   }
   for (const auto& [name, row] : live)
     if (row.status == "present" && !seen.count(name)) unseen(join_rel(rel, name), row.content_id);

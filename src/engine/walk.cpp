@@ -18,6 +18,7 @@ DirListing list_directory(int root, const std::string& rel) {
     out.error = std::strerror(rel.empty() ? errno : -fd);
     return out;
   }
+  if (int kept = ::fcntl(fd, F_DUPFD_CLOEXEC, 0); kept >= 0) out.fd = std::make_shared<const Fd>(kept);
   DIR* dir = ::fdopendir(fd);
   if (!dir) {
     out.error = std::strerror(errno);

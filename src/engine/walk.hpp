@@ -1,5 +1,6 @@
 #pragma once
 // One directory listing beneath a root, without following symlinks.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct DirListing {
   std::vector<DirEntry> entries;       // sorted by name, bytewise
   std::vector<std::pair<std::string, std::string>> errors;  // (name, message)
   std::string error;                   // the directory itself could not be read
+  // Kept open so the hash workers open each file with one name lookup,
+  // relative to the directory the walk actually listed.
+  std::shared_ptr<const Fd> fd;
 };
 
 // `rel` is "" for the root.

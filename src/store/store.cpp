@@ -105,6 +105,12 @@ std::int64_t ensure_self_node(Db& db, const std::string& name) {
 
 }  // namespace
 
+Db open_peer_connection(const Db& db) {
+  Db peer = Db::open(db.path(), {.create = false, .read_only = false});
+  apply_pragmas(peer);
+  return peer;
+}
+
 Store Store::open(const std::filesystem::path& path, const StoreOptions& opts) {
   auto abs = std::filesystem::absolute(path).lexically_normal();
   // A bad configured name is a config error: refuse before creating a file.

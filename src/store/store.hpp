@@ -18,6 +18,11 @@ struct StoreOptions {
   const std::vector<Migration>* registry = nullptr;  // tests inject; default migrations()
 };
 
+// Another connection to the same database with the same settings, for a
+// thread of its own: connections are opened without a mutex, so each one is
+// used by a single thread at a time.
+Db open_peer_connection(const Db& db);
+
 class Store {
  public:
   static Store open(const std::filesystem::path& path, const StoreOptions& opts = {});
