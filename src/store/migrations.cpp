@@ -14,6 +14,8 @@ const std::vector<Migration>& migrations() {
        [](Db& db) { db.exec(kSchemaV1); }},
       {2, "durability evidence (vector, advance log, push freshness), mirror ledger, destination alarms",
        [](Db& db) { db.exec(kSchemaV2); }},
+      {3, "files and remote_paths rebuilt with CHECKs that need no temporary B-tree per row",
+       [](Db& db) { db.exec(kSchemaV3); }},
   };
   return registry;
 }
@@ -76,8 +78,19 @@ MigrateResult migrate(Db& db, const std::vector<Migration>& registry, const Migr
                             db.path().string(), r.from, r.to));
   if (r.from == r.to) return r;
   if (r.from > 0) r.snapshot = snapshot_before(db, r.from, r.to, opts);
-  for (const auto& m : registry)
-    if (m.version > r.from) apply_step(db, m);
+  // Steps may rebuild tables, which SQLite allows only with foreign keys off
+  // (the pragma is ignored inside a transaction); each step checks them all
+  // before it commits.
+  auto enforced = db.query_i64("PRAGMA foreign_keys").value_or(0);
+  db.exec("PRAGMA foreign_keys=OFF");
+  try {
+    for (const auto& m : registry)
+      if (m.version > r.from) apply_step(db, m);
+  } catch (...) {
+    if (enforced) db.exec("PRAGMA foreign_keys=ON");
+    throw;
+  }
+  if (enforced) db.exec("PRAGMA foreign_keys=ON");
   return r;
 }
 

@@ -17,6 +17,7 @@ struct Migration {
 
 extern const char* const kSchemaV1;
 extern const char* const kSchemaV2;
+extern const char* const kSchemaV3;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

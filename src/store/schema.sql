@@ -48,13 +48,14 @@ CREATE TABLE destination_run_ids_history (
   rewind INTEGER NOT NULL CHECK (rewind IN (0,1))
 ) STRICT;
 
-CREATE TABLE files (
+CREATE TABLE "files" (
   folder_id INTEGER NOT NULL REFERENCES folders(id),
   name BLOB NOT NULL CHECK (length(name) > 0),
   content_id INTEGER NOT NULL REFERENCES contents(id),
   mtime_ns INTEGER NOT NULL,
   inode INTEGER,
-  status TEXT NOT NULL CHECK (status IN ('present','missing','superseded','offloaded')),
+  status TEXT NOT NULL
+    CHECK (status = 'present' OR status = 'missing' OR status = 'superseded' OR status = 'offloaded'),
   first_seen_run_id INTEGER NOT NULL REFERENCES runs(id),
   last_seen_run_id INTEGER NOT NULL REFERENCES runs(id),
   status_changed_run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -102,14 +103,15 @@ CREATE TABLE nodes (
   public_key_fingerprint TEXT
 ) STRICT;
 
-CREATE TABLE remote_paths (
+CREATE TABLE "remote_paths" (
   id INTEGER PRIMARY KEY,
   destination TEXT NOT NULL CHECK (length(destination) > 0),
   folder_id INTEGER NOT NULL,
   name BLOB NOT NULL,
   content_id INTEGER NOT NULL REFERENCES contents(id),
   written_run_id INTEGER NOT NULL REFERENCES runs(id),
-  state TEXT NOT NULL CHECK (state IN ('committing','live','displacing','displaced','lost')),
+  state TEXT NOT NULL CHECK (state = 'committing' OR state = 'live' OR state = 'displacing' OR
+                             state = 'displaced' OR state = 'lost'),
   displaced_run_id INTEGER REFERENCES runs(id),
   size_bytes INTEGER NOT NULL,
   mtime_ns INTEGER NOT NULL,

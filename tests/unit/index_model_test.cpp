@@ -263,6 +263,7 @@ void World::check(const Counts& expected, const engine::IndexReport& r) {
     want[path] = {blake3(kContents[static_cast<std::size_t>(row.content)]), row.status};
   RC_ASSERT(test::live_set(db, vol) == want);
   RC_ASSERT(test::max_live_rows_per_path(db) <= 1);
+  RC_ASSERT(db.query_rows("PRAGMA foreign_key_check").empty());
   auto problems = test::folder_problems(db, vol);
   for (const auto& p : problems) RC_LOG() << p << "\n";
   RC_ASSERT(problems.empty());

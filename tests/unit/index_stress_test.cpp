@@ -138,6 +138,7 @@ void expect_invariants(Db& db, const fs::path& root, std::int64_t attempts, std:
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'refused'"), conflicts);
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status NOT IN ('success', 'refused')"), 0);
   EXPECT_LE(test::max_live_rows_per_path(db), 1);
+  EXPECT_TRUE(db.query_rows("PRAGMA foreign_key_check").empty());
   auto vol = test::volume_id(db);
   EXPECT_THAT(test::folder_problems(db, vol), ::testing::IsEmpty());
   EXPECT_EQ(test::present_set(db, vol), test::disk_set(root));

@@ -368,3 +368,84 @@ TEST(MigrationsRotation, SyncSnapshotsWithRunIdsRotateAndNearMissesStay) {
   EXPECT_TRUE(std::filesystem::exists(dir / "index-20260101T000000.000Z-run-.db"));
   EXPECT_TRUE(std::filesystem::exists(dir / "index-20260101T000000.000Z-run-3x.db"));
 }
+
+namespace {
+
+std::string to_hex_bytes(const Blob& b) {
+  std::string out;
+  for (auto c : b) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+std::string cell_text(const Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) return "NULL";
+  if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (auto* b = std::get_if<Blob>(&v)) return "x" + to_hex_bytes(*b);
+  return std::get<std::string>(v);
+}
+
+std::vector<std::vector<std::string>> rows_as_text(Db& db, const std::string& table) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& row : db.query_rows("SELECT * FROM " + table + " ORDER BY 1, 2, 3")) {
+    std::vector<std::string> cells;
+    for (const auto& v : row) cells.push_back(cell_text(v));
+    out.push_back(std::move(cells));
+  }
+  return out;
+}
+
+// A v2 database holding files in every status and ledger rows in every
+// state, built by the real v1 and v2 steps only.
+void make_populated_v2(const fs::path& path) {
+  static const std::vector<Migration> upto_v2{migrations().at(0), migrations().at(1)};
+  auto s = Store::open(path, options(&upto_v2));
+  auto& db = s.db();
+  auto vol = create_volume(db, "photos", "/srv/photos").id;
+  db.execute("INSERT INTO runs(id, kind, volume_id, started_at_ns, ended_at_ns, status) VALUES (1, 'index', ?, 1, 2, "
+             "'success')", {Value{vol}});
+  db.execute("INSERT INTO runs(id, kind, volume_id, destination, started_at_ns, ended_at_ns, status) VALUES "
+             "(2, 'sync', ?, 'usb', 3, 4, 'success')", {Value{vol}});
+  db.execute("INSERT INTO folders(id, volume_id, parent_id, path) VALUES (1, ?, NULL, X'')", {Value{vol}});
+  const char* statuses[] = {"present", "missing", "superseded", "offloaded"};
+  const char* states[] = {"live", "lost", "displaced", "committing"};
+  for (int i = 0; i < 4; ++i) {
+    db.execute("INSERT INTO contents(id, blake3, size_bytes) VALUES (?, ?, ?)",
+               {Value{std::int64_t{i + 1}}, Value{Blob(32, static_cast<std::uint8_t>(i))}, Value{std::int64_t{i * 10}}});
+    db.execute("INSERT INTO files VALUES (1, ?, ?, 5, 6, ?, 1, 1, 1, 7)",
+               {Value{Blob{static_cast<std::uint8_t>('a' + i)}}, Value{std::int64_t{i + 1}}, Value{std::string(statuses[i])}});
+    bool displaced = std::string(states[i]) == "displaced";
+    db.execute("INSERT INTO remote_paths(destination, folder_id, name, content_id, written_run_id, state, "
+               "displaced_run_id, size_bytes, mtime_ns) VALUES ('usb', 1, ?, ?, 2, ?, ?, 0, 0)",
+               {Value{Blob{static_cast<std::uint8_t>('a' + i)}}, Value{std::int64_t{i + 1}}, Value{std::string(states[i])},
+                displaced ? Value{std::int64_t{2}} : Value{}});
+  }
+}
+
+}  // namespace
+
+TEST(Migrations, V3RebuildKeepsEveryFileAndLedgerRowAndEveryGuard) {
+  test::TempDir dir;
+  make_populated_v2(dir / "index.db");
+  std::vector<std::vector<std::string>> files_before, ledger_before;
+  {
+    auto raw = Db::open(dir / "index.db");
+    files_before = rows_as_text(raw, "files");
+    ledger_before = rows_as_text(raw, "remote_paths");
+  }
+  ASSERT_EQ(files_before.size(), 4u);
+  auto s = Store::open(dir / "index.db", options(nullptr, dir / "snaps"));
+  auto& db = s.db();
+  EXPECT_EQ(s.migration().from, 2);
+  EXPECT_EQ(rows_as_text(db, "files"), files_before);
+  EXPECT_EQ(rows_as_text(db, "remote_paths"), ledger_before);
+  EXPECT_TRUE(db.query_rows("PRAGMA foreign_key_check").empty());
+  EXPECT_EQ(db.query_i64("PRAGMA foreign_keys"), 1) << "enforcement is back on after the rebuild";
+  EXPECT_EQ(fresh_schema(), dump_schema(db));
+  EXPECT_THROW(db.exec("DELETE FROM files"), Error) << "the no-delete trigger survived the rebuild";
+  EXPECT_THROW(db.exec("UPDATE files SET status = 'gone'"), Error);
+  EXPECT_THROW(db.exec("UPDATE remote_paths SET state = 'gone'"), Error);
+  EXPECT_THROW(db.exec("INSERT INTO remote_paths(destination, folder_id, name, content_id, written_run_id, state, "
+                       "size_bytes, mtime_ns) VALUES ('usb', 1, X'a1', 1, 2, 'live', 0, 0)"),
+               Error)
+      << "a ledger row must point at a file row";
+}
