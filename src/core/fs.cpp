@@ -112,23 +112,68 @@ std::optional<std::string> read_small_file(int root, const std::string& rel, std
   return out;
 }
 
-void create_file_exclusive(int root, const std::string& rel, const std::string& content) {
-  int fd = open_beneath(root, rel, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0) fail_errno(fmt::format("cannot create {}", rel), -fd);
-  Fd owner(fd);
+namespace {
+
+void write_all_or_throw(int fd, const std::string& content, const std::string& what) {
   std::size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail_errno(fmt::format("cannot write {}", rel), errno);
+    if (n < 0) fail_errno(fmt::format("cannot write {}", what), errno);
     off += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) fail_errno(fmt::format("cannot flush {}", rel), errno);
+  if (::fsync(fd) != 0) fail_errno(fmt::format("cannot flush {}", what), errno);
+}
+
+Fd open_parent_dir(int root, const std::string& rel) {
   auto slash = rel.rfind('/');
-  int dir = slash == std::string::npos ? ::dup(root) : open_beneath(root, rel.substr(0, slash), O_RDONLY | O_DIRECTORY);
-  if (dir < 0) fail_errno("cannot open parent directory to flush it", dir == -1 ? errno : -dir);
-  Fd dir_owner(dir);
-  if (::fsync(dir) != 0) fail_errno("cannot flush directory", errno);
+  int dir = slash == std::string::npos ? ::fcntl(root, F_DUPFD_CLOEXEC, 0)
+                                       : open_beneath(root, rel.substr(0, slash), O_RDONLY | O_DIRECTORY);
+  if (dir < 0) fail_errno(fmt::format("cannot open the folder of {}", rel), dir == -1 ? errno : -dir);
+  return Fd(dir);
+}
+
+// An unnamed file linked in once complete: a crash leaves nothing behind.
+bool link_unnamed(int dir, const std::string& name, const std::string& content, const std::string& rel) {
+  int fd = ::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return false;  // the filesystem has no O_TMPFILE: use a named temp file
+  Fd owner(fd);
+  write_all_or_throw(fd, content, rel);
+  auto proc = fmt::format("/proc/self/fd/{}", fd);
+  if (::linkat(AT_FDCWD, proc.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+  if (errno != ENOENT) fail_errno(fmt::format("cannot create {}", rel), errno);
+  return false;  // no /proc
+}
+
+void link_named_temp(int dir, const std::string& name, const std::string& content, const std::string& rel) {
+  auto tmp = fmt::format(".{}.tmp-{}", name, ::getpid());
+  int fd = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) fail_errno(fmt::format("cannot create a temporary file beside {}", rel), errno);
+  Fd owner(fd);
+  int linked = -1, link_errno = 0;
+  try {
+    write_all_or_throw(fd, content, rel);
+    linked = ::linkat(dir, tmp.c_str(), dir, name.c_str(), 0);
+    link_errno = errno;
+  } catch (...) {
+    ::unlinkat(dir, tmp.c_str(), 0);  // our own temp file: safe to remove
+    throw;
+  }
+  ::unlinkat(dir, tmp.c_str(), 0);
+  if (linked != 0) fail_errno(fmt::format("cannot create {}", rel), link_errno);
+}
+
+}  // namespace
+
+// The name appears only once the content is complete and flushed (link()
+// never replaces), so neither a crash nor a concurrent reader sees a
+// half-written file under `rel`.
+void create_file_exclusive(int root, const std::string& rel, const std::string& content) {
+  Fd dir = open_parent_dir(root, rel);
+  auto slash = rel.rfind('/');
+  std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  if (!link_unnamed(dir.get(), name, content, rel)) link_named_temp(dir.get(), name, content, rel);
+  if (::fsync(dir.get()) != 0) fail_errno("cannot flush directory", errno);
 }
 
 }  // namespace sq

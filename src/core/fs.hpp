@@ -57,7 +57,8 @@ std::int64_t mtime_ns_of(const struct stat& st);
 // Reads a whole small file beneath root; nullopt when it does not exist,
 // throws on any other failure (an unreadable marker must never look absent).
 std::optional<std::string> read_small_file(int root, const std::string& rel, std::size_t max_bytes = 1 << 16);
-// Creates `rel` exclusively with `content`, flushing file and directory.
+// Creates `rel` exclusively with `content`, flushing file and directory;
+// fails with EEXIST when anything is already there.
 void create_file_exclusive(int root, const std::string& rel, const std::string& content);
 
 }  // namespace sq

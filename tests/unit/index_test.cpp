@@ -738,3 +738,32 @@ TEST(IndexWorkers, OneAndEightWorkersBuildTheSameDatabase) {
   EXPECT_THAT(test::folder_problems(one.db(), vol), IsEmpty());
   EXPECT_EQ(test::present_set(one.db(), vol), test::disk_set(root));
 }
+
+// ---- the exclusive create behind the marker ------------------------------
+
+// A reader racing the create sees nothing or the whole content, never a
+// prefix; the create leaves no temporary file and never replaces.
+TEST(CreateFileExclusive, ReadersSeeNothingOrEverythingAndNothingIsLeftBehind) {
+  const std::string content = engine::render_marker({"photos", 1234}) + std::string(3000, ' ');
+  for (int round = 0; round < 50; ++round) {
+    test::TempDir dir;
+    auto root = open_root(dir.path());
+    std::atomic<bool> done{false};
+    std::vector<std::string> partial;
+    std::thread reader([&] {
+      while (!done.load()) {
+        auto got = read_small_file(root.get(), ".squirrel-volume");
+        if (got && *got != content) partial.push_back(*got);
+      }
+    });
+    create_file_exclusive(root.get(), ".squirrel-volume", content);
+    done = true;
+    reader.join();
+    EXPECT_THAT(partial, IsEmpty());
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{".squirrel-volume"});
+    EXPECT_THROW(create_file_exclusive(root.get(), ".squirrel-volume", "other"), Error);
+    EXPECT_EQ(test::read_bytes(dir / ".squirrel-volume"), content);
+  }
+}
