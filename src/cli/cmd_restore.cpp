@@ -25,7 +25,33 @@ nlohmann::json report_json(const engine::RestoreReport& r) {
           {"run_id", r.run_id},   {"status", store::to_string(r.status)}, {"dry_run", r.dry_run},
           {"selected", r.selected}, {"restored", r.restored}, {"bytes", r.bytes},
           {"already_correct", r.already_correct}, {"displaced", r.displaced}, {"left_in_place", r.refused_existing},
-          {"no_copy", r.no_copy}, {"failed", r.failed},   {"revived", r.revived}};
+          {"no_copy", r.no_copy}, {"failed", r.failed},   {"mismatched", r.mismatched}, {"revived", r.revived},
+          {"without_index", r.without_index}, {"unnamed", r.unnamed}, {"companions_skipped", r.companions_skipped},
+          {"others_skipped", r.others_skipped}, {"receipts_read", r.receipts_read},
+          {"receipts_unreadable", r.receipts_unreadable}};
+}
+
+// Restore without an index: say what the receipts did and did not vouch for.
+void warn_without_index(const engine::RestoreReport& r) {
+  if (!r.without_index) return;
+  std::fprintf(stderr, "note: no index for volume \"%s\": %s the mirror, checked against %lld receipt(s)\n",
+               r.volume.c_str(), r.dry_run ? "would restore from" : "restored from",
+               static_cast<long long>(r.receipts_read));
+  if (r.unnamed > 0)
+    std::fprintf(stderr, "warning: %s %lld unnamed files: no receipt vouches for them\n",
+                 r.dry_run ? "would restore" : "restored", static_cast<long long>(r.unnamed));
+  if (r.companions_skipped > 0)
+    std::fprintf(stderr, "warning: skipped %lld AppleDouble companion files (._*) no receipt names\n",
+                 static_cast<long long>(r.companions_skipped));
+}
+
+std::string summary_line(const engine::RestoreReport& r) {
+  return fmt::format("{}{} ← {}: restored={} ({}) already_correct={} displaced={} left_in_place={} no_copy={} "
+                     "failed={} mismatched={} back_to_present={}{}{}\n",
+                     r.dry_run ? "(dry-run) " : "", r.volume, r.from, r.restored, format_bytes(r.bytes),
+                     r.already_correct, r.displaced, r.refused_existing, r.no_copy, r.failed, r.mismatched, r.revived,
+                     r.without_index ? fmt::format(" unnamed={}", r.unnamed) : "",
+                     r.run_id ? fmt::format(" (run {})", r.run_id) : "");
 }
 
 void run(Context& ctx, const RestoreFlags& f) {
@@ -45,13 +71,9 @@ void run(Context& ctx, const RestoreFlags& f) {
   };
   auto r = engine::run_restore(ctx.config(), ctx.store(), f.volume, opts, listener);
   progress.clear();
+  warn_without_index(r);
   if (f.json) print_json(report_json(r));
-  else
-    print(fmt::format("{}{} ← {}: restored={} ({}) already_correct={} displaced={} left_in_place={} no_copy={} "
-                      "failed={} back_to_present={}{}\n",
-                      r.dry_run ? "(dry-run) " : "", r.volume, r.from, r.restored, format_bytes(r.bytes),
-                      r.already_correct, r.displaced, r.refused_existing, r.no_copy, r.failed, r.revived,
-                      r.run_id ? fmt::format(" (run {})", r.run_id) : ""));
+  else print(summary_line(r));
   if (r.status != store::RunStatus::success) ctx.exit_code = 1;
 }
 

@@ -4,6 +4,8 @@
 // its target, flushed, and renamed into place without replacing anything;
 // bytes that fail the hash never reach the path. With --in-place a file in
 // the way moves to .squirrel-restore-history/run-<id>/ first.
+// Without an index for the volume (a fresh machine) the mirror is walked
+// instead and each file is checked against the receipts the pushes left.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "engine/sync/mirror.hpp"
 #include "store/runs.hpp"
 #include "store/store.hpp"
 
@@ -22,6 +25,8 @@ struct RestoreOptions {
   std::string to;                      // empty: the volume root
   bool dry_run = false;
   bool in_place = false;
+  std::size_t files_in_flight = 0;        // 0: automatic (a few, to overlap reading, hashing and flushing)
+  sync::TransportFactory transport;       // default: the local transport; tests inject faults here
 };
 
 struct RestoreEvent {
@@ -39,6 +44,12 @@ struct RestoreReport {
   bool dry_run = false;
   std::int64_t selected = 0, restored = 0, bytes = 0, already_correct = 0, displaced = 0;
   std::int64_t refused_existing = 0, no_copy = 0, failed = 0, revived = 0;
+  std::int64_t mismatched = 0;  // copies whose bytes did not match; never written (also counted in failed)
+  // Restore without an index: files were checked against receipts.
+  bool without_index = false;
+  std::int64_t unnamed = 0;                 // restored although no receipt vouches for them
+  std::int64_t companions_skipped = 0, others_skipped = 0;
+  std::int64_t receipts_read = 0, receipts_unreadable = 0;
 };
 
 RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std::string& volume,

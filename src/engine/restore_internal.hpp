@@ -1,0 +1,117 @@
+#pragma once
+// Pieces of `restore` shared by its translation units: what one file to
+// restore is, how the mirror is read without an index (restore_mirror.cpp),
+// the one safe write path every restored file goes through
+// (restore_write.cpp), and the parallel driver over a list of files
+// (restore_run.cpp).
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "engine/dest/transport.hpp"
+#include "engine/restore.hpp"
+#include "store/files.hpp"
+
+namespace sq::engine::restore_detail {
+
+struct RestoreItem {
+  std::string path;                 // volume-relative
+  std::optional<Digest> hash;       // what the bytes must hash to; empty: nothing vouches for them
+  std::int64_t size = -1;           // expected size; -1 when unknown (an unnamed file)
+  std::int64_t mtime_ns = 0;
+  std::int64_t content_id = 0;      // indexed restores only
+  bool offloaded = false;           // indexed restores only
+  std::string source;               // name at the destination; empty when no copy is recorded
+};
+
+// ---- restore without an index (restore_mirror.cpp) ------------------------------
+
+using WarnFn = std::function<void(const std::string& path, const std::string& message)>;
+
+struct MirrorListing {
+  std::vector<RestoreItem> items;        // every file found, named ones carrying their receipt's hash
+  std::int64_t unnamed = 0;              // files no receipt names (restored unchecked)
+  std::int64_t companions_skipped = 0;   // AppleDouble "._X" beside X that no receipt names
+  std::int64_t others_skipped = 0;       // symlinks, devices, sockets …
+  std::int64_t receipts_read = 0, receipts_unreadable = 0;
+};
+
+// Folds the receipts under <volume>/.squirrel-index/ (oldest run first, the
+// latest entry for a path wins) and walks the mirror at <volume>/, skipping
+// the reserved .squirrel-* entries and the marker at the volume root.
+MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const WarnFn& warn);
+
+// ---- the safe write path (restore_write.cpp) -------------------------------------
+
+// A copy buffer aligned for O_DIRECT writes.
+class CopyBuffer {
+ public:
+  static constexpr std::size_t kAlign = 4096;
+  explicit CopyBuffer(std::size_t size)
+      : size_(size), data_(static_cast<char*>(::operator new[](size, std::align_val_t(kAlign)))) {}
+  ~CopyBuffer() { ::operator delete[](data_, std::align_val_t(kAlign)); }
+  CopyBuffer(const CopyBuffer&) = delete;
+  CopyBuffer& operator=(const CopyBuffer&) = delete;
+  char* data() { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::size_t size_;
+  char* data_;
+};
+
+// Thrown when the streamed bytes do not hash to what the item expects.
+class MismatchError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Opens (creating as needed) the directory that will hold `path`, one
+// component at a time and never through a symlink.
+Fd open_parent(int base, const std::string& path);
+// Opens an existing directory beneath base without following symlinks;
+// an invalid Fd when it is gone.
+Fd open_existing_dir(int base, const std::string& folder);
+// True when `name` in `parent` is a regular file with exactly the expected bytes.
+bool already_correct(int parent, const std::string& name, const RestoreItem& it, CopyBuffer& buf);
+// Streams the item's copy into `tmp` (created exclusively in `parent`) while
+// hashing, checks size and hash, sets the mtime and fsyncs. On any failure
+// the temp file is removed, so bad or partial bytes never stay behind.
+// Returns the number of bytes written.
+std::int64_t fetch_verified(dest::Transport& t, int parent, const std::string& tmp, const RestoreItem& it,
+                            CopyBuffer& buf);
+// renameat2(RENAME_NOREPLACE); throws when the target exists.
+void move_noreplace(int from_dir, const std::string& from, int to_dir, const std::string& to);
+
+// The name of the temp file beside `name` for run `run_id`.
+std::string temp_name(std::int64_t run_id, const std::string& name);
+inline constexpr std::size_t kCopyBuffer = 2 << 20;
+
+}  // namespace sq::engine::restore_detail
+
+// ---- restoring a list of items (restore_run.cpp) ---------------------------------
+
+namespace sq::engine::restore_detail {
+
+struct RestoreTarget {
+  dest::Transport& t;
+  int base;                        // the open target root
+  std::int64_t run_id;
+  const RestoreOptions& opts;
+  const RestoreListener& listener;
+  bool revive_rows;                // restoring into the volume itself: offloaded rows become present
+};
+
+// Restores every item with a source, several files in flight, then flushes
+// every directory that gained a name. Counts into `rep`; returns the
+// offloaded rows to flip back to present. Per-file errors are counted and
+// reported; anything else (a crash of the transport) stops the run.
+std::vector<store::OffloadFlip> restore_items(const RestoreTarget& target, const std::vector<RestoreItem>& items,
+                                              RestoreReport& rep);
+
+}  // namespace sq::engine::restore_detail
