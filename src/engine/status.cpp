@@ -394,6 +394,18 @@ void judge_index(const VolumeFacts& v, VolumeStatus& s) {
   }
 }
 
+// Seed property 4: while the config names another path than the index
+// recorded, every command refuses, so nothing is safe and nothing can be
+// offloaded until the volume is moved deliberately.
+bool judge_path(const store::VolumeRow& row, const config::Volume& vc, VolumeStatus& s) {
+  if (row.path == vc.path.string()) return true;
+  s.reasons.push_back(fmt::format("{} is indexed at {} but the config says {} — every command refuses until you run "
+                                  "`squirrel volumes move {} {}`, or fix the config",
+                                  vc.name, escape_for_display(row.path), escape_for_display(vc.path.string()),
+                                  vc.name, escape_for_display(vc.path.string())));
+  return false;
+}
+
 VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, store::Store* st,
                            const std::vector<store::Alarm>& alarms, std::int64_t now) {
   VolumeStatus s;
@@ -401,8 +413,12 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
   s.path = vc.path.string();
   VolumeFacts v{vc, st ? &st->db() : nullptr, std::nullopt, {}, 0, alarms, now};
   std::vector<PresentFile> files;
+  bool path_agrees = true;
   if (v.db) {
-    if (auto row = store::find_volume(*v.db, vc.name)) v.volume_id = row->id;
+    if (auto row = store::find_volume(*v.db, vc.name)) {
+      v.volume_id = row->id;
+      path_agrees = judge_path(*row, vc, s);
+    }
   }
   if (v.volume_id) {
     s.indexed = any_index_succeeded(*v.db, *v.volume_id);
@@ -423,6 +439,10 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
     s.light = std::max(s.light, s.targets.back().light);
   }
   s.offload = readiness(v, files);
+  if (!path_agrees) {
+    s.light = Light::red;
+    s.offload.ready_files = s.offload.ready_bytes = 0;
+  }
   return s;
 }
 

@@ -35,6 +35,20 @@ std::vector<store::VolumeRow> volumes_synced_to(const config::Config& cfg, store
   return out;
 }
 
+// Seed property 4: while a volume's config path disagrees with the path the
+// index recorded, every command refuses until `volumes move`, verify too —
+// it would otherwise refresh evidence for a volume nothing else may touch.
+void check_recorded_paths(const config::Config& cfg, const std::vector<store::VolumeRow>& vols) {
+  for (const auto& v : vols) {
+    auto configured = cfg.volume(v.name)->path.string();
+    if (v.path == configured) continue;
+    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" is indexed at {} but the config says {} — to move it "
+                                                "deliberately run `squirrel volumes move {} {}`, or fix the config; "
+                                                "nothing was checked",
+                                                v.name, v.path, configured, v.name, configured));
+  }
+}
+
 // Every marker first: one missing marker stops the pass before anything is
 // judged, because an unmounted disk must not read as "every copy lost".
 void check_markers(dest::Transport& t, const std::string& root, const std::vector<store::VolumeRow>& vols) {
@@ -199,6 +213,7 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     throw Error(ErrorKind::usage, fmt::format("no indexed volume syncs to \"{}\" — nothing to verify", destination));
   std::unique_ptr<dest::Transport> t;
   try {
+    check_recorded_paths(cfg, vols);
     std::error_code ec;
     if (!std::filesystem::is_directory(d.root, ec))
       throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
