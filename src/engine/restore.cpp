@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -55,6 +57,39 @@ std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const
     out.push_back(std::move(it));
   }
   return out;
+}
+
+// Content is the entity: the offload gate accepts a verified copy of a
+// file's bytes wherever it lies at the destination (fingerprint_backs), so
+// a file whose own copy is gone must be restorable from any other copy of
+// its content there. Per content the best other copy is chosen: this
+// volume's before another's, live before displaced (history), then
+// verified, most recently verified, newest. The bytes are still hashed
+// against the file's own record while streamed.
+void find_other_copies(store::Db& db, std::int64_t volume_id, const std::string& dest,
+                       std::vector<RestoreItem>& items) {
+  std::set<std::int64_t> wanted;
+  for (const auto& it : items)
+    if (it.source.empty()) wanted.insert(it.content_id);
+  if (wanted.empty()) return;  // the usual case: every file has its own copy; no second pass over the ledger
+  store::Stmt st(db,
+                 "SELECT l.content_id, v.name, d.path, l.name, l.state, l.displaced_run_id FROM remote_paths l JOIN "
+                 "folders d ON d.id = l.folder_id JOIN volumes v ON v.id = d.volume_id WHERE l.destination = ?1 AND "
+                 "l.state IN ('live','displaced') ORDER BY l.content_id, d.volume_id = ?2 DESC, l.state = 'live' DESC, "
+                 "(l.checksum IS NOT NULL AND l.verified_at_ns IS NOT NULL) DESC, l.verified_at_ns DESC, l.id DESC");
+  st.bind(1, dest).bind(2, volume_id);
+  std::map<std::int64_t, std::string> best;  // content -> name at the destination
+  while (st.step()) {
+    std::int64_t content = st.i64(0);
+    if (!wanted.contains(content) || best.contains(content)) continue;
+    std::string volume = st.text(1), folder = str(st.blob(2)), name = str(st.blob(3));
+    std::string path = folder.empty() ? name : folder + "/" + name;
+    best[content] = st.text(4) == "live"
+                        ? volume + "/" + path
+                        : fmt::format("{}/.squirrel-history/run-{}/{}", volume, st.i64(5), path);
+  }
+  for (auto& it : items)
+    if (auto b = best.find(it.content_id); it.source.empty() && b != best.end()) it.source = b->second;
 }
 
 bool has_index(store::Db& db, std::int64_t volume_id) {
@@ -178,6 +213,7 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
   const auto& d = sync::require_local_mirror(cfg, rep.from);
   auto items = load_items(db, vol.row->id, rep.from, volume);
   std::erase_if(items, [&](const RestoreItem& it) { return !matches(it.path, opts.selectors); });
+  find_other_copies(db, vol.row->id, rep.from, items);
   rep.selected = static_cast<std::int64_t>(items.size());
   if (opts.dry_run) {
     count_dry_run(items, rep);

@@ -2,13 +2,16 @@
 // restore never leaves a truncated or unverified file at any path, and a
 // restore without an index (a fresh machine) checks the mirror against the
 // receipts: good files come back, a damaged copy is refused, a file no
-// receipt names comes back with a warning count.
+// receipt names comes back with a warning count. A file whose own copy was
+// lost comes back from another copy of its content.
 #include <gtest/gtest.h>
 
 #include <atomic>
 
 #include "core/error.hpp"
+#include "engine/offload.hpp"
 #include "engine/restore.hpp"
+#include "engine/sync/verify.hpp"
 #include "sync_util.hpp"
 
 using namespace sq;
@@ -214,6 +217,84 @@ TEST_F(Restore, CleanRestoreIsByteIdentical) {
   EXPECT_EQ(not_absent_or_identical(out()), std::vector<std::string>{});
   EXPECT_EQ(files_of(tree_of(out())).size(), originals.size());
   EXPECT_EQ(mtime_ns(out() / "big.bin"), mtime_ns(sb.src() / "big.bin"));
+}
+
+// ---- a copy found under another path ---------------------------------------------
+
+// Content is the entity: offload accepts a verified copy of a file's bytes
+// wherever it lies at the destination, so restore must find it there too.
+// a.txt and copy.txt hold the same bytes; a.txt's own copy is corrupted,
+// verify demotes it, offload still removes a.txt (copy.txt's copy backs
+// it), and restore brings a.txt back from copy.txt's copy.
+TEST_F(Restore, OffloadedFileWhoseOwnCopyIsLostComesBackFromAnotherCopyOfItsContent) {
+  std::string text = SyncSandbox::config_text(sb.src(), sb.dest_root());
+  text.replace(text.find("sync_to = ['d']\n"), 16, "sync_to = ['d']\noffload_requires = ['d']\n");
+  sb.set_config(text);
+  put("copy.txt", originals["a.txt"]);
+  ASSERT_EQ(sb.index().status, RunStatus::success);
+  ASSERT_EQ(sb.sync().status, RunStatus::success);
+  auto old_mtime = mtime_ns(sb.vdest() / "a.txt");
+  write_file(sb.vdest() / "a.txt", "ALPHA");  // same size, other bytes
+  set_mtime_ns(sb.vdest() / "a.txt", old_mtime);
+  engine::sync::VerifyOptions full;
+  full.full = true;
+  auto verified = engine::sync::run_verify(sb.cfg(), sb.st(), "d", full);
+  ASSERT_EQ(verified.findings.size(), 1u);
+  EXPECT_EQ(verified.findings[0].path, "a.txt");
+
+  engine::OffloadOptions off;
+  off.selectors = {"a.txt"};
+  auto offloaded = engine::run_offload(sb.cfg(), sb.st(), "v", off);
+  ASSERT_EQ(offloaded.offloaded, 1) << "the offload gate no longer accepts another copy of the content";
+  ASSERT_FALSE(fs::exists(sb.src() / "a.txt"));
+
+  RestoreOptions o;
+  o.selectors = {"a.txt"};
+  auto rep = engine::run_restore(sb.cfg(), sb.st(), "v", o);
+  EXPECT_EQ(rep.no_copy, 0);
+  EXPECT_EQ(rep.restored, 1);
+  EXPECT_EQ(rep.revived, 1);
+  EXPECT_EQ(rep.status, RunStatus::success);
+  EXPECT_EQ(read_bytes(sb.src() / "a.txt"), originals["a.txt"]);
+  EXPECT_EQ(read_bytes(sb.vdest() / "a.txt"), "ALPHA") << "restore never writes to the destination";
+}
+
+// Another path's copy is hashed while streamed like any other: damaged
+// bytes are refused and never reach the target.
+TEST_F(Restore, AnotherCopyOfTheContentIsHashedWhileStreamed) {
+  put("copy.txt", originals["a.txt"]);
+  ASSERT_EQ(sb.index().status, RunStatus::success);
+  ASSERT_EQ(sb.sync().status, RunStatus::success);
+  // Both copies lost per the ledger, then copy.txt's bytes damaged.
+  sb.db().execute("UPDATE remote_paths SET state = 'lost' WHERE name = CAST('a.txt' AS BLOB)");
+  write_file(sb.vdest() / "copy.txt", "ALPHA");
+  RestoreOptions o;
+  o.selectors = {"a.txt"};
+  auto rep = restore(o);
+  EXPECT_EQ(rep.no_copy, 0) << "copy.txt's ledger row is a copy of a.txt's content";
+  EXPECT_EQ(rep.mismatched, 1);
+  EXPECT_FALSE(fs::exists(out() / "a.txt"));
+}
+
+// The offload gate counts a copy of the content under another volume at the
+// same destination too, so restore looks there as well.
+TEST_F(Restore, CopyOfTheContentUnderAnotherVolumeAtTheDestinationIsUsed) {
+  auto other = sb.tmp() / "src2";
+  write_file(other / "same.txt", originals["a.txt"]);
+  sb.set_config(SyncSandbox::config_text(sb.src(), sb.dest_root()) + "\n[volumes.w]\npath = '" + other.string() +
+                "'\nsync_to = ['d']\n");
+  ASSERT_EQ(engine::run_index(sb.cfg(), sb.st(), "w", index_opts()).status, RunStatus::success);
+  engine::sync::SyncOptions first;
+  first.init = true;
+  ASSERT_EQ(engine::sync::run_mirror_sync(sb.cfg(), sb.st(), "w", "d", first).status, RunStatus::success);
+  sb.db().execute("UPDATE remote_paths SET state = 'lost' WHERE name = CAST('a.txt' AS BLOB)");
+  fs::remove(sb.vdest() / "a.txt");
+  RestoreOptions o;
+  o.selectors = {"a.txt"};
+  auto rep = restore(o);
+  EXPECT_EQ(rep.no_copy, 0);
+  EXPECT_EQ(rep.restored, 1);
+  EXPECT_EQ(read_bytes(out() / "a.txt"), originals["a.txt"]);
 }
 
 // ---- restore without an index ------------------------------------------------------
