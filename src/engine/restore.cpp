@@ -106,12 +106,52 @@ bool matches(const std::string& path, const std::vector<std::string>& sels) {
   });
 }
 
-std::string pick_source(const config::Config& cfg, const std::string& volume, const std::string& from) {
+std::optional<std::string> configured_source(const config::Config& cfg, const std::string& volume,
+                                             const std::string& from) {
   if (!from.empty()) return from;
   for (const auto& t : cfg.volume(volume)->sync_to)
     if (const auto* d = cfg.destination(t); d && d->type == "local" && d->layout == "mirror") return t;
+  return std::nullopt;
+}
+
+std::string pick_source(const config::Config& cfg, const std::string& volume, const std::string& from) {
+  if (auto source = configured_source(cfg, volume, from)) return *source;
   throw Error(ErrorKind::usage, fmt::format("volume \"{}\" syncs to no local mirror — pass --from DEST", volume));
 }
+
+// Preflight refusals (a re-pointed volume, a missing marker, a target in
+// the way) leave a `refused` run row, as index, sync and offload do, so
+// they show up in the audit trail. A dry run records nothing.
+class Preflight {
+ public:
+  Preflight(const config::Config& cfg, store::Db& db, const std::string& volume, const RestoreOptions& opts)
+      : cfg_(cfg), db_(db), volume_(volume), opts_(opts) {}
+
+  // Runs one preflight step; a refusal it throws is recorded, then propagates.
+  template <class Step>
+  auto operator()(Step&& step) -> decltype(step()) {
+    try {
+      return step();
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::refused) record(e);
+      throw;
+    }
+  }
+
+ private:
+  void record(const Error& e) {
+    auto source = configured_source(cfg_, volume_, opts_.from);
+    if (opts_.dry_run || !source) return;  // without a source there is no restore to name
+    auto row = store::find_volume(db_, volume_);
+    store::record_terminal_run(db_, {store::RunKind::restore, row ? std::optional(row->id) : std::nullopt, *source},
+                               store::RunStatus::refused, e.what());
+  }
+
+  const config::Config& cfg_;
+  store::Db& db_;
+  const std::string& volume_;
+  const RestoreOptions& opts_;
+};
 
 Fd open_target_root(const std::string& to, bool in_place) {
   std::error_code ec;
@@ -208,7 +248,8 @@ RestoreReport start_report(const config::Config& cfg, const std::string& volume,
 
 RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const std::string& volume,
                               const RestoreOptions& opts, const RestoreListener& listener) {
-  auto vol = resolve_volume(cfg, db, volume, ResolveMode::existing);
+  Preflight preflight(cfg, db, volume, opts);
+  auto vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });
   RestoreReport rep = start_report(cfg, volume, opts);
   const auto& d = sync::require_local_mirror(cfg, rep.from);
   auto items = load_items(db, vol.row->id, rep.from, volume);
@@ -219,9 +260,11 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
     count_dry_run(items, rep);
     return rep;
   }
-  Fd target = opts.to.empty() ? Fd(::dup(vol.root.get())) : open_target_root(opts.to, opts.in_place);
+  Fd target = preflight([&] {
+    return opts.to.empty() ? Fd(::dup(vol.root.get())) : open_target_root(opts.to, opts.in_place);
+  });
   auto t = open_source(opts, d.root);
-  require_marker(*t, volume, d.root);
+  preflight([&] { require_marker(*t, volume, d.root); });
   execute(db, vol.row->id, *t, target.get(), items, opts, rep, listener, opts.to.empty());
   return rep;
 }
@@ -256,14 +299,15 @@ void copy_listing_counts(const restore_detail::MirrorListing& l, RestoreReport& 
 
 RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, const std::string& volume,
                                     const RestoreOptions& opts, const RestoreListener& listener) {
+  Preflight preflight(cfg, db, volume, opts);
   auto row = store::find_volume(db, volume);
   std::optional<ResolvedVolume> vol;
-  if (row) vol = resolve_volume(cfg, db, volume, ResolveMode::existing);  // refuses a re-pointed volume
+  if (row) vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });  // re-pointed?
   RestoreReport rep = start_report(cfg, volume, opts);
   rep.without_index = true;
   const auto& d = sync::require_local_mirror(cfg, rep.from);
   auto t = open_source(opts, d.root);
-  require_marker(*t, volume, d.root);
+  preflight([&] { require_marker(*t, volume, d.root); });
   auto warn = [&](const std::string& path, const std::string& msg) {
     if (listener) listener({RestoreEvent::Type::warning, path, msg, 0, 0, 0, 0});
   };
@@ -276,8 +320,10 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
     return rep;
   }
   bool into_volume = opts.to.empty();
-  if (into_volume && !vol) vol = adopt_for_restore(cfg, db, volume);
-  Fd target = into_volume ? Fd(::dup(vol->root.get())) : open_target_root(opts.to, opts.in_place);
+  if (into_volume && !vol) vol = preflight([&] { return adopt_for_restore(cfg, db, volume); });
+  Fd target = preflight([&] {
+    return into_volume ? Fd(::dup(vol->root.get())) : open_target_root(opts.to, opts.in_place);
+  });
   std::optional<std::int64_t> vol_id = vol ? std::optional(vol->row->id) : std::nullopt;
   execute(db, vol_id, *t, target.get(), listing.items, opts, rep, listener, false);
   return rep;

@@ -3,7 +3,8 @@
 // restore without an index (a fresh machine) checks the mirror against the
 // receipts: good files come back, a damaged copy is refused, a file no
 // receipt names comes back with a warning count. A file whose own copy was
-// lost comes back from another copy of its content.
+// lost comes back from another copy of its content; a re-pointed volume
+// leaves a refused run.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -295,6 +296,35 @@ TEST_F(Restore, CopyOfTheContentUnderAnotherVolumeAtTheDestinationIsUsed) {
   EXPECT_EQ(rep.no_copy, 0);
   EXPECT_EQ(rep.restored, 1);
   EXPECT_EQ(read_bytes(out() / "a.txt"), originals["a.txt"]);
+}
+
+// ---- a volume re-pointed without `volumes move` -------------------------------------
+
+TEST_F(Restore, RePointedVolumeIsRefusedWithARefusedRunRow) {
+  auto moved = sb.tmp() / "moved";
+  copy_tree(sb.src(), moved);  // marker included: only the recorded path disagrees
+  sb.set_config(SyncSandbox::config_text(moved, sb.dest_root()));
+  for (bool into_volume : {true, false}) {
+    SCOPED_TRACE(into_volume ? "into the volume" : "--to");
+    auto before = count_runs(sb.db(), "kind = 'restore' AND status = 'refused'");
+    RestoreOptions o;
+    if (!into_volume) o.to = out().string();
+    try {
+      engine::run_restore(sb.cfg(), sb.st(), "v", o);
+      ADD_FAILURE() << "restore of a re-pointed volume went ahead";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::refused);
+      EXPECT_NE(std::string(e.what()).find("volumes move"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(count_runs(sb.db(), "kind = 'restore' AND status = 'refused' AND destination = 'd' AND volume_id = " +
+                                      std::to_string(sb.vol_id())),
+              before + 1);
+    EXPECT_FALSE(fs::exists(out()));
+  }
+  RestoreOptions dry;
+  dry.dry_run = true;
+  EXPECT_THROW(engine::run_restore(sb.cfg(), sb.st(), "v", dry), Error);
+  EXPECT_EQ(count_runs(sb.db(), "kind = 'restore' AND status = 'refused'"), 2) << "a dry run records nothing";
 }
 
 // ---- restore without an index ------------------------------------------------------
