@@ -28,7 +28,18 @@ nlohmann::json report_json(const engine::RestoreReport& r) {
           {"no_copy", r.no_copy}, {"failed", r.failed},   {"mismatched", r.mismatched}, {"revived", r.revived},
           {"without_index", r.without_index}, {"unnamed", r.unnamed}, {"companions_skipped", r.companions_skipped},
           {"others_skipped", r.others_skipped}, {"receipts_read", r.receipts_read},
-          {"receipts_unreadable", r.receipts_unreadable}};
+          {"receipts_unreadable", r.receipts_unreadable}, {"leftover_temps_removed", r.leftover_temps_removed},
+          {"leftover_runs", r.leftover_runs}};
+}
+
+// Temp files of killed restores that this run removed before it began.
+void note_leftovers(const engine::RestoreReport& r) {
+  if (r.leftover_temps_removed == 0) return;
+  std::string runs;
+  for (auto id : r.leftover_runs) runs += (runs.empty() ? "" : ", ") + std::to_string(id);
+  std::fprintf(stderr, "note: removed %lld leftover temp file%s of interrupted restore run(s) %s\n",
+               static_cast<long long>(r.leftover_temps_removed), r.leftover_temps_removed == 1 ? "" : "s",
+               runs.c_str());
 }
 
 // Restore without an index: say what the receipts did and did not vouch for.
@@ -71,6 +82,7 @@ void run(Context& ctx, const RestoreFlags& f) {
   };
   auto r = engine::run_restore(ctx.config(), ctx.store(), f.volume, opts, listener);
   progress.clear();
+  note_leftovers(r);
   warn_without_index(r);
   if (f.json) print_json(report_json(r));
   else print(summary_line(r));

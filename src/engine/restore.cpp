@@ -213,13 +213,42 @@ void finish(store::Db& db, std::optional<std::int64_t> vol, RestoreReport& rep,
                      rep.restored + rep.already_correct, rep.restored});
 }
 
-// Begins the run, restores the items, finishes the run; a crash of the
-// source ends the run failed and propagates.
+// A leftover temp is provably a restore's own when its name carries the id
+// of a restore run that is over (a killed run is reaped before this run
+// began) and its inode last changed while that run ran: a file that merely
+// looks like a temp, or came from another database's run of the same id,
+// is left alone. The slack covers file systems' coarse timestamps.
+restore_detail::IsOwnLeftover own_leftover(store::Db& db) {
+  constexpr std::int64_t kClockSlackNs = 2'000'000'000;
+  return [&db](const restore_detail::LeftoverTemp& temp) {
+    auto rows = db.query_rows("SELECT started_at_ns, ended_at_ns FROM runs WHERE id = ? AND kind = 'restore' AND "
+                              "status != 'running' AND ended_at_ns IS NOT NULL",
+                              {store::Value{temp.run_id}});
+    if (rows.empty()) return false;
+    auto started = std::get<std::int64_t>(rows[0][0]), ended = std::get<std::int64_t>(rows[0][1]);
+    return temp.ctime_ns >= started - kClockSlackNs && temp.ctime_ns <= ended + kClockSlackNs;
+  };
+}
+
+void remove_leftovers(store::Db& db, int base, const std::vector<RestoreItem>& items, RestoreReport& rep,
+                      const RestoreListener& listener) {
+  auto warn = [&](const std::string& path, const std::string& msg) {
+    if (listener) listener({RestoreEvent::Type::warning, path, msg, 0, 0, 0, 0});
+  };
+  auto cleaned = restore_detail::remove_leftover_temps(base, items, own_leftover(db), warn);
+  rep.leftover_temps_removed = cleaned.removed;
+  rep.leftover_runs = std::move(cleaned.runs);
+}
+
+// Begins the run, removes what killed restores left behind, restores the
+// items, finishes the run; a crash of the source ends the run failed and
+// propagates.
 void execute(store::Db& db, std::optional<std::int64_t> vol, dest::Transport& t, int base,
              const std::vector<RestoreItem>& items, const RestoreOptions& opts, RestoreReport& rep,
              const RestoreListener& listener, bool revive_rows) {
   rep.run_id = begin_restore(db, vol, rep.from);
   try {
+    remove_leftovers(db, base, items, rep, listener);
     restore_detail::RestoreTarget target{t, base, rep.run_id, opts, listener, revive_rows};
     auto revive = restore_detail::restore_items(target, items, rep);
     finish(db, vol, rep, revive, listener);

@@ -45,6 +45,9 @@ struct RestoreReport {
   std::int64_t selected = 0, restored = 0, bytes = 0, already_correct = 0, displaced = 0;
   std::int64_t refused_existing = 0, no_copy = 0, failed = 0, revived = 0;
   std::int64_t mismatched = 0;  // copies whose bytes did not match; never written (also counted in failed)
+  // Temp files that killed restore runs left beside targets, removed first.
+  std::int64_t leftover_temps_removed = 0;
+  std::vector<std::int64_t> leftover_runs;
   // Restore without an index: files were checked against receipts.
   bool without_index = false;
   std::int64_t unnamed = 0;                 // restored although no receipt vouches for them

@@ -90,6 +90,27 @@ void move_noreplace(int from_dir, const std::string& from, int to_dir, const std
 
 // The name of the temp file beside `name` for run `run_id`.
 std::string temp_name(std::int64_t run_id, const std::string& name);
+// The run id in a name of exactly temp_name's form; nullopt for any other name.
+std::optional<std::int64_t> temp_name_run(const std::string& name);
+
+// A temp file a killed restore left beside its target, as found on disk.
+struct LeftoverTemp {
+  std::int64_t run_id = 0;
+  std::int64_t ctime_ns = 0;  // when its inode last changed: only its run wrote it
+};
+// Whether a leftover is provably squirrel's own and safe to remove: its
+// run is a restore run that is over (the DB decides; restore.cpp).
+using IsOwnLeftover = std::function<bool(const LeftoverTemp&)>;
+struct LeftoverCleanup {
+  std::int64_t removed = 0;
+  std::vector<std::int64_t> runs;  // the interrupted runs whose temps were removed, ascending
+};
+// Removes, in every existing folder that holds a target of `items`, the
+// regular files named like a restore temp that `own` vouches for. Nothing
+// else is touched (no code path deletes bytes it did not create). A temp
+// that cannot be removed is reported through `warn` and left alone.
+LeftoverCleanup remove_leftover_temps(int base, const std::vector<RestoreItem>& items, const IsOwnLeftover& own,
+                                      const WarnFn& warn);
 inline constexpr std::size_t kCopyBuffer = 2 << 20;
 
 }  // namespace sq::engine::restore_detail

@@ -1,14 +1,21 @@
 // The one write path of `restore`: bytes are streamed from the destination
 // into a temp file beside the target while hashed, checked, flushed and
 // only then renamed onto the target name without replacing anything, so a
-// target name never holds a partial or unverified file.
+// target name never holds a partial or unverified file. The temp files a
+// killed restore left behind are removed here too, once provably its own.
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <memory>
+#include <set>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "engine/restore_internal.hpp"
@@ -175,8 +182,79 @@ void move_noreplace(int from_dir, const std::string& from, int to_dir, const std
     fail_errno(fmt::format("cannot move {} into place", to), errno);
 }
 
+namespace {
+
+constexpr std::string_view kTempPrefix = ".squirrel-restore-";
+constexpr std::size_t kTempHashDigits = 16;
+
+bool lower_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+
+// The names in `dir` that are restore temps, with their run ids.
+std::vector<std::pair<std::string, std::int64_t>> temps_in(int dir) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  int fd = ::dup(dir);
+  if (fd < 0) return out;
+  std::unique_ptr<DIR, DirCloser> d(::fdopendir(fd));
+  if (!d) {
+    ::close(fd);
+    return out;
+  }
+  while (const dirent* e = ::readdir(d.get()))
+    if (auto run = temp_name_run(e->d_name)) out.emplace_back(e->d_name, *run);
+  return out;
+}
+
+}  // namespace
+
 std::string temp_name(std::int64_t run_id, const std::string& name) {
-  return fmt::format(".squirrel-restore-{}-{}", run_id, to_hex(blake3(name)).substr(0, 16));
+  return fmt::format("{}{}-{}", kTempPrefix, run_id, to_hex(blake3(name)).substr(0, kTempHashDigits));
+}
+
+std::optional<std::int64_t> temp_name_run(const std::string& name) {
+  // ".squirrel-restore-<positive decimal, no leading zero>-<16 lowercase hex>"
+  if (!name.starts_with(kTempPrefix) || name.size() < kTempPrefix.size() + 2 + kTempHashDigits) return std::nullopt;
+  std::string_view rest(name);
+  rest.remove_prefix(kTempPrefix.size());
+  std::string_view digits = rest.substr(0, rest.size() - kTempHashDigits - 1);
+  std::string_view hash = rest.substr(rest.size() - kTempHashDigits);
+  if (rest[digits.size()] != '-' || !lower_hex(hash) || digits.empty() || digits[0] == '0') return std::nullopt;
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || end != digits.data() + digits.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+LeftoverCleanup remove_leftover_temps(int base, const std::vector<RestoreItem>& items, const IsOwnLeftover& own,
+                                      const WarnFn& warn) {
+  std::set<std::string> folders;
+  for (const auto& it : items) folders.insert(store::split_path(it.path).first);
+  LeftoverCleanup out;
+  std::set<std::int64_t> runs;
+  for (const auto& folder : folders) {
+    Fd dir = open_existing_dir(base, folder);
+    if (!dir) continue;  // nothing was ever restored there
+    for (const auto& [name, run] : temps_in(dir.get())) {
+      struct stat st {};
+      if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+      LeftoverTemp found{run, static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec};
+      if (!own(found)) continue;
+      std::string path = folder.empty() ? name : folder + "/" + name;
+      if (::unlinkat(dir.get(), name.c_str(), 0) != 0) {
+        warn(path, errno_message("cannot remove this leftover of an interrupted restore — remove it by hand", errno));
+        continue;
+      }
+      out.removed += 1;
+      runs.insert(run);
+    }
+  }
+  out.runs.assign(runs.begin(), runs.end());
+  return out;
 }
 
 }  // namespace sq::engine::restore_detail

@@ -4,10 +4,18 @@
 // receipts: good files come back, a damaged copy is refused, a file no
 // receipt names comes back with a warning count. A file whose own copy was
 // lost comes back from another copy of its content; a re-pointed volume
-// leaves a refused run.
+// leaves a refused run; the temp file of a restore killed mid-file is
+// removed by the next restore, and nothing that merely looks like one.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "engine/offload.hpp"
@@ -325,6 +333,151 @@ TEST_F(Restore, RePointedVolumeIsRefusedWithARefusedRunRow) {
   dry.dry_run = true;
   EXPECT_THROW(engine::run_restore(sb.cfg(), sb.st(), "v", dry), Error);
   EXPECT_EQ(count_runs(sb.db(), "kind = 'restore' AND status = 'refused'"), 2) << "a dry run records nothing";
+}
+
+// ---- a restore killed mid-file ------------------------------------------------------
+
+// The real binary, run with stdout and stderr going to files.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> argv{SQUIRREL_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::string> env{"PATH=/usr/bin:/bin", "HOME=" + out.parent_path().string()};
+    for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TMPDIR"})
+      if (const char* v = std::getenv(name)) env.push_back(std::string(name) + "=" + v);
+    auto c_argv = c_strings(argv), c_env = c_strings(env);
+    int rc = posix_spawn(&pid_, c_argv[0], &fa, nullptr, c_argv.data(), c_env.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  }
+  ~Child() {
+    if (pid_ > 0) kill_and_wait();
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool exited() {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    pid_ = 0;
+    return true;
+  }
+  int wait() {
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = 0;
+    return status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  void kill_and_wait() {
+    ::kill(pid_, SIGKILL);
+    wait();
+  }
+  int status() const { return status_; }
+
+ private:
+  static std::vector<char*> c_strings(std::vector<std::string>& v) {
+    std::vector<char*> out;
+    for (auto& s : v) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+  }
+  pid_t pid_ = 0;
+  int status_ = -1;
+};
+
+// Names in `dir` that start with the restore temp prefix.
+std::vector<std::string> restore_temps(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().starts_with(".squirrel-restore-")) out.push_back(e.path().filename().string());
+  return out;
+}
+
+class KilledRestore : public Restore {
+ protected:
+  void SetUp() override {
+    Restore::SetUp();
+    put("huge64.bin", big_content('k', 64 << 20));
+    ASSERT_EQ(sb.index().status, RunStatus::success);
+    ASSERT_EQ(sb.sync().status, RunStatus::success);
+    write_file(config(), SyncSandbox::config_text(sb.src(), sb.dest_root()));
+  }
+  fs::path config() const { return sb.tmp() / "config.toml"; }
+  std::vector<std::string> restore_args(const std::string& path) const {
+    return {"--config", config().string(), "--db", sb.db_path().string(), "restore", "v", path, "--json"};
+  }
+
+  // Starts `restore v huge64.bin` into the volume and SIGKILLs it as soon
+  // as its temp file appears. Returns the temp's name; empty when the
+  // restore finished first (the caller tries again).
+  std::string kill_mid_file() {
+    fs::remove(sb.src() / "huge64.bin");
+    Child child(restore_args("huge64.bin"), sb.tmp() / "killed.out", sb.tmp() / "killed.err");
+    while (restore_temps(sb.src()).empty())
+      if (child.exited()) return "";
+    child.kill_and_wait();
+    EXPECT_EQ(child.status(), 128 + SIGKILL);
+    auto temps = restore_temps(sb.src());
+    return temps.empty() ? "" : temps[0];
+  }
+
+  // Every user file in the volume is absent or an original, byte for byte.
+  std::vector<std::string> partial_user_files() {
+    std::vector<std::string> out;
+    for (const auto& [rel, node] : tree_of(sb.src())) {
+      if (node.type == 'd' || rel.starts_with(".squirrel-")) continue;
+      auto it = originals.find(rel);
+      if (node.type != 'f' || it == originals.end() || node.hash != blake3(it->second)) out.push_back(rel);
+    }
+    return out;
+  }
+};
+
+// A restore killed with SIGKILL mid-file leaves only its temp file beside
+// the target, never a partial file at the target; the next restore into
+// the tree removes that temp (its run is provably over and provably a
+// restore), and nothing else that merely looks like one.
+TEST_F(KilledRestore, NextRestoreRemovesTheTempFileOfTheKilledRunAndNothingElse) {
+  std::string temp;
+  for (int attempt = 0; attempt < 5 && temp.empty(); ++attempt) temp = kill_mid_file();
+  ASSERT_FALSE(temp.empty()) << "the restore always finished before it could be killed: the test proves nothing\n"
+                             << read_bytes(sb.tmp() / "killed.err");
+  EXPECT_FALSE(fs::exists(sb.src() / "huge64.bin")) << "a killed restore left something at the target";
+  EXPECT_EQ(partial_user_files(), std::vector<std::string>{});
+  EXPECT_LT(fs::file_size(sb.src() / temp), originals["huge64.bin"].size()) << "killed mid-file";
+
+  // Names like a temp that this tree's restores did not create.
+  auto sync_run = std::to_string(sync_runs(sb.db()).back().id);
+  auto killed_run = temp.substr(18, temp.rfind('-') - 18);
+  const std::vector<std::string> decoys = {".squirrel-restore-999999-0123456789abcdef",
+                                           ".squirrel-restore-" + sync_run + "-0123456789abcdef",
+                                           ".squirrel-restore-" + killed_run + "-0123456789abcdeX",
+                                           ".squirrel-restore-" + killed_run + "-0123456789abcde"};
+  for (const auto& d : decoys) write_file(sb.src() / d, "not squirrel's");
+  const std::string dir_decoy = ".squirrel-restore-" + killed_run + "-fedcba9876543210";
+  fs::create_directory(sb.src() / dir_decoy);
+
+  Child again(restore_args("huge64.bin"), sb.tmp() / "again.out", sb.tmp() / "again.err");
+  ASSERT_EQ(again.wait(), 0) << read_bytes(sb.tmp() / "again.err");
+  auto rep = nlohmann::json::parse(read_bytes(sb.tmp() / "again.out"));
+  EXPECT_EQ(rep.value("leftover_temps_removed", -1), 1) << rep.dump(2);
+  EXPECT_NE(read_bytes(sb.tmp() / "again.err").find("removed 1 leftover temp file"), std::string::npos)
+      << read_bytes(sb.tmp() / "again.err");
+  EXPECT_FALSE(fs::exists(sb.src() / temp));
+  EXPECT_EQ(read_bytes(sb.src() / "huge64.bin"), originals["huge64.bin"]);
+  EXPECT_EQ(partial_user_files(), std::vector<std::string>{});
+  for (const auto& d : decoys) EXPECT_EQ(read_bytes(sb.src() / d), "not squirrel's") << d;
+  EXPECT_TRUE(fs::is_directory(sb.src() / dir_decoy));
+  EXPECT_EQ(count_runs(sb.db(), "kind = 'restore' AND status = 'aborted' AND id = " + killed_run), 1);
+  EXPECT_EQ(count_runs(sb.db(), "status = 'running'"), 0);
 }
 
 // ---- restore without an index ------------------------------------------------------
