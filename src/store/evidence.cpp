@@ -155,14 +155,15 @@ std::int64_t count_history(Db& db, std::int64_t volume_id, const std::string& de
 }
 
 std::vector<OriginMax> present_origin_maxima(Db& db, std::int64_t volume_id, std::int64_t self_node_id) {
+  // One pass over the volume's rows, grouped by content: the run that
+  // introduced each content here, and whether any of its rows is present.
   std::string sql = fmt::format(
-      "WITH present AS (SELECT DISTINCT f.content_id AS cid FROM files f JOIN folders d ON d.id = f.folder_id "
-      "WHERE d.volume_id = ?1 AND f.status = 'present' AND {0}), "
-      "intro AS (SELECT f.content_id AS cid, MIN(f.first_seen_run_id) AS r FROM files f JOIN folders d ON d.id = "
-      "f.folder_id WHERE d.volume_id = ?1 AND f.content_id IN (SELECT cid FROM present) GROUP BY f.content_id) "
+      "WITH per_content AS (SELECT f.content_id AS cid, MIN(f.first_seen_run_id) AS intro, "
+      "MAX(f.status = 'present' AND {0}) AS present FROM files f JOIN folders d ON d.id = f.folder_id "
+      "WHERE d.volume_id = ?1 GROUP BY f.content_id) "
       "SELECT CASE WHEN c.origin_node_id IS NOT NULL AND c.origin_run_id IS NOT NULL THEN c.origin_node_id ELSE ?2 END "
       "AS node, MAX(CASE WHEN c.origin_node_id IS NOT NULL AND c.origin_run_id IS NOT NULL THEN c.origin_run_id "
-      "ELSE intro.r END) FROM present p JOIN contents c ON c.id = p.cid JOIN intro ON intro.cid = p.cid "
+      "ELSE pc.intro END) FROM per_content pc JOIN contents c ON c.id = pc.cid WHERE pc.present "
       "GROUP BY node ORDER BY node",
       kOutsideReserved);
   Stmt st(db, sql);

@@ -103,16 +103,19 @@ void FaultTransport::journal_new_dirs(const std::string& name, bool include_self
 }
 
 Stat FaultTransport::stat(const std::string& name) {
+  std::lock_guard lock(mu_);
   enter();
   return inner_->stat(name);
 }
 
 std::vector<Entry> FaultTransport::list(const std::string& dir) {
+  std::lock_guard lock(mu_);
   enter();
   return inner_->list(dir);
 }
 
 PutResult FaultTransport::put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) {
+  std::lock_guard lock(mu_);
   enter();
   journal_new_dirs(name, false);
   auto result = inner_->put(name, read, mtime_ns);
@@ -121,16 +124,19 @@ PutResult FaultTransport::put(const std::string& name, const ReadFn& read, std::
 }
 
 std::unique_ptr<Reader> FaultTransport::get(const std::string& name) {
+  std::lock_guard lock(mu_);
   enter();
   return inner_->get(name);
 }
 
 ReadBack FaultTransport::read_back(const std::string& name) {
+  std::lock_guard lock(mu_);
   enter();
   return inner_->read_back(name);
 }
 
 void FaultTransport::rename(const std::string& from, const std::string& to) {
+  std::lock_guard lock(mu_);
   enter();
   journal_new_dirs(to, false);
   inner_->rename(from, to);
@@ -140,17 +146,20 @@ void FaultTransport::rename(const std::string& from, const std::string& to) {
 // Removals are not journaled: a power cut does not bring removed bytes back
 // (the pessimistic assumption for a layout's invariants).
 void FaultTransport::remove(const std::string& name) {
+  std::lock_guard lock(mu_);
   enter();
   inner_->remove(name);
 }
 
 void FaultTransport::mkdirs(const std::string& dir) {
+  std::lock_guard lock(mu_);
   enter();
   journal_new_dirs(dir, true);
   inner_->mkdirs(dir);
 }
 
 void FaultTransport::flush() {
+  std::lock_guard lock(mu_);
   enter();
   inner_->flush();
   unflushed_.clear();

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <new>
+#include <optional>
 #include <mutex>
 #include <utility>
 
@@ -34,6 +35,7 @@ namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
 constexpr std::size_t kDirectAlign = 4096;
+constexpr std::int64_t kEarlyWritebackBytes = 1 << 20;
 // Open files waiting for the next flush. Beyond this many they are synced
 // early, so a caller that flushes rarely cannot run out of descriptors.
 constexpr std::size_t kMaxPendingFiles = 128;
@@ -151,7 +153,7 @@ Fd require_regular(int fd, const char* what, const std::string& name) {
 // succeeding there proves nothing about a device.
 bool memory_backed(int fd) {
   struct statfs fs {};
-  if (::fstatfs(fd, &fs) != 0) return true;  // unknown: do not claim a bypass
+  if (::fstatfs(fd, &fs) != 0) return false;  // unknown: claim nothing
   return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
 
@@ -199,12 +201,24 @@ int rename_no_replace(int from_dir, const std::string& from, int to_dir, const s
   return 0;
 }
 
+// Filesystems whose syncfs() commits the journal (or transaction) and
+// flushes the device cache, which makes one call as strong a barrier as an
+// fsync of every file and directory written on them. Elsewhere (FAT, NFS,
+// FUSE …) syncfs may skip the device flush, so each file is fsynced.
+bool syncfs_is_a_barrier(int fd) {
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0) return false;
+  return fs.f_type == EXT4_SUPER_MAGIC || fs.f_type == XFS_SUPER_MAGIC || fs.f_type == BTRFS_SUPER_MAGIC;
+}
+
 class LocalTransport final : public Transport {
  public:
   explicit LocalTransport(const std::string& root) : root_path_(root) {
     int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) fail_on(errno, "cannot open destination root", root);
     root_ = Fd(fd);
+    struct stat st {};
+    if (syncfs_is_a_barrier(fd) && ::fstat(fd, &st) == 0) root_dev_ = st.st_dev;
   }
 
   Stat stat(const std::string& name) override;
@@ -237,7 +251,28 @@ class LocalTransport final : public Transport {
   std::map<std::pair<dev_t, ino_t>, Fd> dirty_dirs_;  // keyed by identity: a renamed dir stays one entry
   int deferred_err_ = 0;                              // an early sync failed; the next flush reports it
   std::string deferred_what_;
+  // Set when the root's filesystem makes syncfs() a barrier: files and
+  // directories on that device are then counted instead of kept, and one
+  // syncfs() of the root covers them all. syncfs() also reports any
+  // writeback error on the filesystem since the root was opened.
+  std::optional<dev_t> root_dev_;
+  std::size_t unsynced_on_root_ = 0;
+  bool covered_by_syncfs(int fd, const struct stat* known = nullptr);
 };
+
+// Counts the descriptor as covered by the next syncfs() when it lives on
+// the root's filesystem. The caller holds mu_.
+bool LocalTransport::covered_by_syncfs(int fd, const struct stat* known) {
+  if (!root_dev_) return false;
+  struct stat st {};
+  if (!known) {
+    if (::fstat(fd, &st) != 0) return false;
+    known = &st;
+  }
+  if (known->st_dev != *root_dev_) return false;
+  ++unsynced_on_root_;
+  return true;
+}
 
 // A directory beneath the root ("" is the root itself); -errno on failure.
 int LocalTransport::try_open_dir(const std::string& rel) {
@@ -287,6 +322,7 @@ void LocalTransport::mark_dirty(int dir) {
   struct stat st {};
   if (::fstat(dir, &st) != 0) return;  // cannot happen for an open descriptor
   std::lock_guard lock(mu_);
+  if (covered_by_syncfs(dir, &st)) return;
   auto key = std::make_pair(st.st_dev, st.st_ino);
   if (dirty_dirs_.count(key)) return;
   int copy = dup_fd(dir);
@@ -304,6 +340,7 @@ void LocalTransport::note_error(int err, const std::string& what) {
 
 void LocalTransport::keep_pending(Fd file) {
   std::lock_guard lock(mu_);
+  if (covered_by_syncfs(file.get())) return;
   pending_files_.push_back(std::move(file));
   if (pending_files_.size() < kMaxPendingFiles) return;
   for (auto& f : pending_files_)
@@ -381,9 +418,11 @@ PutResult LocalTransport::put(const std::string& name, const ReadFn& read, std::
     ::unlinkat(dir.get(), last.c_str(), 0);
     throw;
   }
-  // Starts writeback now and drops the pages once clean: a backup's bytes
-  // are not worth keeping in the cache.
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  // Starts writeback of a large file now, overlapping it with the next
+  // one, and drops its pages once clean. Small files are left to the
+  // batch's flush, which writes neighbours back as one large request
+  // instead of one device request per small file.
+  if (!root_dev_ || result.bytes >= kEarlyWritebackBytes) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   mark_dirty(dir.get());
   keep_pending(std::move(file));
   return result;
@@ -396,20 +435,33 @@ std::unique_ptr<Reader> LocalTransport::get(const std::string& name) {
   return std::make_unique<FdReader>(require_regular(fd, "cannot get", name), name);
 }
 
+// A direct read asks for no more than the rest of the file, rounded up to
+// the alignment: the part of a request beyond the end is a "hole" the
+// kernel zero-fills first, a megabyte of memset per small file otherwise.
+// At the end one aligned block is asked for, to see end-of-file.
+std::size_t direct_request(std::int64_t size, std::int64_t done) {
+  if (done >= size) return kDirectAlign;
+  auto rest = static_cast<std::size_t>(size - done);
+  return std::min(kChunk, (rest + kDirectAlign - 1) / kDirectAlign * kDirectAlign);
+}
+
 // Reads through O_DIRECT; nullopt when the filesystem refuses direct reads.
 std::optional<ReadBack> LocalTransport::hash_direct(int fd, const std::string& name) {
-  std::unique_ptr<char, FreeDeleter> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, kChunk)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail_on(errno, "cannot read back", name);
+  // Sized to the file: a small file's read-back need not map a megabyte.
+  std::size_t capacity = std::max(direct_request(st.st_size, 0), kDirectAlign);
+  std::unique_ptr<char, FreeDeleter> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, capacity)));
   if (!buf) throw std::bad_alloc();
   Hasher hasher;
   ReadBack result;
   for (;;) {
-    ssize_t n = read_some(fd, buf.get(), kChunk);
+    ssize_t n = read_some(fd, buf.get(), direct_request(st.st_size, result.bytes));
     if (n == 0) break;
     if (n == -EINVAL) {
       // Some filesystems reject the unaligned read at the end of a file
       // whose size is not a block multiple: that is the end, if the size
       // says so; anything else means direct reads do not work here.
-      struct stat st {};
       if (::fstat(fd, &st) == 0 && st.st_size == result.bytes) break;
       return std::nullopt;
     }
@@ -418,12 +470,13 @@ std::optional<ReadBack> LocalTransport::hash_direct(int fd, const std::string& n
     result.bytes += n;
   }
   result.hash = hasher.finalize();
-  result.cache_bypassed = !memory_backed(fd);
+  result.from_medium = true;
   return result;
 }
 
 // The fallback: drop the file's clean pages, then read normally. Whether
-// the bytes came from the device is not known, so it is not claimed.
+// the bytes came from the device is not known, so it is not claimed —
+// except on a memory filesystem, where the pages are the medium.
 ReadBack LocalTransport::hash_buffered(const std::string& name) {
   int raw = open_beneath(root_.get(), name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (raw < 0) fail_on(-raw, "cannot read back", name);
@@ -440,6 +493,7 @@ ReadBack LocalTransport::hash_buffered(const std::string& name) {
     result.bytes += n;
   }
   result.hash = hasher.finalize();
+  result.from_medium = memory_backed(fd.get());
   return result;
 }
 
@@ -493,12 +547,14 @@ void LocalTransport::flush() {
   std::map<std::pair<dev_t, ino_t>, Fd> dirs;
   int err = 0;
   std::string what;
+  std::size_t on_root = 0;
   {
     std::lock_guard lock(mu_);
     files.swap(pending_files_);
     dirs.swap(dirty_dirs_);
     std::swap(err, deferred_err_);
     what.swap(deferred_what_);
+    std::swap(on_root, unsynced_on_root_);
   }
   // Everything is synced even after a failure, so as much as possible is
   // durable; the first failure is reported. A failed fsync is not retried:
@@ -508,6 +564,7 @@ void LocalTransport::flush() {
     err = errno;
     what = failed;
   };
+  if (on_root > 0 && ::syncfs(root_.get()) != 0) note("cannot flush the destination filesystem");
   for (auto& f : files)
     if (::fsync(f.get()) != 0) note("cannot flush a written file");
   for (auto& [key, d] : dirs) {

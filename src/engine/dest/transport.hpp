@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -53,7 +54,9 @@ struct PutResult {
 struct ReadBack {
   std::int64_t bytes = 0;
   Digest hash{};
-  bool cache_bypassed = false;  // true when the bytes came from the device, not the page cache
+  // True when the bytes came from the storage medium: a direct read past the
+  // page cache, or a memory filesystem whose pages are the medium.
+  bool from_medium = false;
 };
 
 // Fills buf with up to len bytes; returns 0 at end of input; throws on error.
@@ -160,7 +163,8 @@ class SimulatedCrash : public std::runtime_error {
 // (a put's file removed, a rename reversed, created directories removed,
 // removed files are not restored) before SimulatedCrash is thrown.
 // error: the faulting call throws TransportError(err) having done nothing;
-// later calls run normally. Meant for one thread.
+// later calls run normally. Calls from several threads are serialized, so
+// every call is counted once and the faulting one is whichever comes N-th.
 class FaultTransport : public Transport {
  public:
   FaultTransport(std::unique_ptr<Transport> inner, FaultPlan plan);
@@ -191,6 +195,7 @@ class FaultTransport : public Transport {
   int calls_ = 0;
   bool crashed_ = false;
   std::vector<Undo> unflushed_;
+  std::mutex mu_;
 };
 
 }  // namespace sq::dest

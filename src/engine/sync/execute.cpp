@@ -7,7 +7,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <exception>
+#include <thread>
+#include <utility>
 
 #include "core/fs.hpp"
 #include "core/text.hpp"
@@ -24,6 +28,11 @@ struct Item {
   bool ok = true;
   std::string checksum;
   std::int64_t verified_at = 0;
+  // Set by the in-flight phases, reported afterwards on the driver thread.
+  enum class Trouble { none, drift, error } trouble = Trouble::none;
+  std::string message;
+  bool from_medium = true;      // the read-back came from the device, not the page cache
+  std::exception_ptr fatal;     // anything but an Error: a simulated crash must reach the driver
 };
 
 void drop(Push& p, Item& it, const std::string& msg) {
@@ -32,10 +41,48 @@ void drop(Push& p, Item& it, const std::string& msg) {
   p.file_error(it.w->path, msg);
 }
 
+void report_trouble(Push& p, Item& it) {
+  auto trouble = std::exchange(it.trouble, Item::Trouble::none);
+  if (trouble == Item::Trouble::error) return drop(p, it, it.message);
+  if (trouble != Item::Trouble::drift) return;
+  it.ok = false;
+  p.report.drift += 1;
+  p.warn(it.w->path, "changed since it was indexed; not stored under the indexed hash — re-index and sync again");
+}
+
+// Runs `step` on every item still ok, with up to `width` items in flight.
+// A step touches only its item and the transport (which is thread-safe);
+// what it found is reported here, in plan order, on the driver thread.
+template <class Step>
+void in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < items.size();) {
+      Item& it = items[i];
+      if (!it.ok) continue;
+      try {
+        step(it);
+      } catch (const Error& e) {
+        it.trouble = Item::Trouble::error;
+        it.message = e.what();
+      } catch (...) {
+        it.fatal = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (std::size_t t = 1; t < std::min(width, items.size()); ++t) helpers.emplace_back(worker);
+  worker();
+  for (auto& h : helpers) h.join();
+  for (auto& it : items)
+    if (it.fatal) std::rethrow_exception(it.fatal);
+  for (auto& it : items) report_trouble(p, it);
+}
+
 void stage_one(Push& p, Item& it) {
   const auto& w = *it.w;
   int fd = open_beneath(p.vol.root.get(), w.path, O_RDONLY);
-  if (fd < 0) return drop(p, it, fmt::format("cannot read the source: {}", std::strerror(-fd)));
+  if (fd < 0) throw Error(ErrorKind::io, fmt::format("cannot read the source: {}", std::strerror(-fd)));
   Fd src(fd);
   auto put = p.t->put(p.staging_for(w.path, p.run_id),
                       [&](char* buf, std::size_t len) {
@@ -46,39 +93,32 @@ void stage_one(Push& p, Item& it) {
                         }
                       },
                       w.mtime_ns);
-  if (put.bytes != w.size || put.hash != w.hash) {
-    it.ok = false;
-    p.report.drift += 1;
-    p.warn(w.path, "changed since it was indexed; not stored under the indexed hash — re-index and sync again");
-  }
+  if (put.bytes != w.size || put.hash != w.hash) it.trouble = Item::Trouble::drift;
 }
 
 void stage(Push& p, std::vector<Item>& items) {
-  for (auto& it : items) {
-    try {
-      stage_one(p, it);
-    } catch (const Error& e) {
-      drop(p, it, e.what());
-    }
-  }
+  in_flight(p, items, p.opts.in_flight, [&](Item& it) { stage_one(p, it); });
   p.t->flush();
 }
 
-void read_back(Push& p, std::vector<Item>& items) {
-  for (auto& it : items) {
-    if (!it.ok) continue;
-    try {
-      auto rb = p.t->read_back(p.staging_for(it.w->path, p.run_id));
-      if (rb.bytes != it.w->size || rb.hash != it.w->hash) {
-        drop(p, it, "the copy read back from the destination does not match — the disk may be failing");
-        continue;
-      }
-      it.checksum = to_hex(rb.hash);
-      it.verified_at = now_ns();
-    } catch (const Error& e) {
-      drop(p, it, e.what());
-    }
+void read_back_one(Push& p, Item& it) {
+  auto rb = p.t->read_back(p.staging_for(it.w->path, p.run_id));
+  if (rb.bytes != it.w->size || rb.hash != it.w->hash) {
+    it.trouble = Item::Trouble::error;
+    it.message = "the copy read back from the destination does not match — the disk may be failing";
+    return;
   }
+  it.checksum = to_hex(rb.hash);
+  it.verified_at = now_ns();
+  it.from_medium = rb.from_medium;
+}
+
+// A copy hashed from the page cache proves less than one read from the
+// device: one such copy makes the whole push claim the weaker method.
+void read_back(Push& p, std::vector<Item>& items) {
+  in_flight(p, items, p.opts.in_flight, [&](Item& it) { read_back_one(p, it); });
+  for (const auto& it : items)
+    if (it.ok && !it.from_medium) p.all_read_back = false;
 }
 
 }  // namespace
@@ -274,7 +314,9 @@ void execute_plan(Push& p, const Plan& plan) {
     std::int64_t bytes = 0;
     while (i < plan.writes.size() && batch.size() < p.opts.batch_files && (batch.empty() || bytes < p.opts.batch_bytes)) {
       bytes += plan.writes[i].size;
-      batch.push_back(Item{&plan.writes[i++], true, "", 0});
+      Item item;
+      item.w = &plan.writes[i++];
+      batch.push_back(std::move(item));
     }
     stage(p, batch);
     read_back(p, batch);

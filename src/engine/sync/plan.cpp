@@ -27,10 +27,13 @@ Digest digest(const store::Blob& b) {
 
 Plan plan_mirror(store::Db& db, std::int64_t volume_id, const std::string& destination) {
   std::string sql = fmt::format(
+      // The content is looked up only for paths that need a write: an
+      // unchanged re-sync then reads the files and the live ledger alone.
       "SELECT d.path, f.name, f.content_id, c.blake3, c.size_bytes, f.mtime_ns, p.id, p.content_id, p.size_bytes, "
       "p.mtime_ns FROM files f "
-      "JOIN folders d ON d.id = f.folder_id JOIN contents c ON c.id = f.content_id LEFT JOIN remote_paths p ON "
+      "JOIN folders d ON d.id = f.folder_id LEFT JOIN remote_paths p ON "
       "p.destination = ?2 AND p.folder_id = f.folder_id AND p.name = f.name AND p.state IN ('committing','live') "
+      "LEFT JOIN contents c ON c.id = CASE WHEN p.content_id = f.content_id THEN NULL ELSE f.content_id END "
       "WHERE d.volume_id = ?1 AND f.status = 'present' AND {} ORDER BY d.path, f.name",
       store::kOutsideReserved);
   store::Stmt st(db, sql);
