@@ -643,3 +643,56 @@ TEST_F(SyncTest, AVolumeThatWasNeverIndexedIsRefusedAndNothingIsCreated) {
   EXPECT_EQ(count_runs(sb.db(), "status != 'refused'"), 0);
   EXPECT_FALSE(fs::exists(sb.dest_root()));
 }
+
+namespace {
+
+// A local transport whose read-backs report a page-cache read, as the
+// buffered fallback does on a disk filesystem without O_DIRECT.
+class CachedReadBack final : public dest::Transport {
+ public:
+  explicit CachedReadBack(std::unique_ptr<dest::Transport> inner) : inner_(std::move(inner)) {}
+  dest::Stat stat(const std::string& n) override { return inner_->stat(n); }
+  std::vector<dest::Entry> list(const std::string& d) override { return inner_->list(d); }
+  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override { return inner_->put(n, r, m); }
+  std::unique_ptr<dest::Reader> get(const std::string& n) override { return inner_->get(n); }
+  dest::ReadBack read_back(const std::string& n) override {
+    auto rb = inner_->read_back(n);
+    rb.from_medium = false;
+    return rb;
+  }
+  void rename(const std::string& f, const std::string& t) override { inner_->rename(f, t); }
+  void remove(const std::string& n) override { inner_->remove(n); }
+  void mkdirs(const std::string& d) override { inner_->mkdirs(d); }
+  void flush() override { inner_->flush(); }
+
+ private:
+  std::unique_ptr<dest::Transport> inner_;
+};
+
+}  // namespace
+
+// Property 3: a copy hashed from the page cache is not a read from the
+// device, so the push records the weaker method and claims no verification.
+TEST_F(SyncTest, AReadBackServedFromThePageCacheRecordsTheWeakerMethod) {
+  seed_and_index();
+  SyncOptions o;
+  o.init = true;
+  o.transport = [](const std::string& root) {
+    return std::make_unique<CachedReadBack>(dest::open_local_transport(root));
+  };
+  auto r = sb.sync(o);
+  ASSERT_EQ(r.status, RunStatus::success) << r.error;
+  EXPECT_EQ(r.written, 5);
+  EXPECT_EQ(r.method, "presence+size");
+  for (const auto& c : store::vector_of(sb.db(), sb.vol_id(), "d")) {
+    ASSERT_TRUE(c.method.has_value());
+    EXPECT_FALSE(store::is_content_verified(*c.method));
+    EXPECT_FALSE(c.verified_at_ns.has_value());
+  }
+  // The ledger holds no read-back checksum for those copies, so a later
+  // push that writes nothing cannot claim them verified either.
+  auto r2 = sb.sync();
+  ASSERT_EQ(r2.status, RunStatus::success) << r2.error;
+  EXPECT_EQ(r2.written, 0);
+  EXPECT_EQ(r2.method, "presence+size");
+}

@@ -277,7 +277,15 @@ void commit(Push& p, std::vector<Item>& items) {
   std::vector<Item*> committing;
   for (auto& it : items) {
     if (!it.ok) continue;
-    intents.push_back({it.w->path, it.w->content_id, it.w->size, it.w->mtime_ns, it.checksum, it.verified_at});
+    // Only a read from the medium is recorded as the copy's checksum: the
+    // ledger's checksums are what later pushes claim as verified.
+    std::optional<std::string> checksum;
+    std::optional<std::int64_t> verified_at;
+    if (it.from_medium) {
+      checksum = it.checksum;
+      verified_at = it.verified_at;
+    }
+    intents.push_back({it.w->path, it.w->content_id, it.w->size, it.w->mtime_ns, checksum, verified_at});
     committing.push_back(&it);
   }
   auto ids = store::begin_commits(p.db(), p.dest(), p.volume_id(), p.run_id, intents);
