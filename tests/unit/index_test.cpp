@@ -237,7 +237,7 @@ TEST_F(IndexTest, ShallowRevivesMissingAndOffloadedRowsWhoseBytesReturnWithTheir
 }
 
 TEST_F(IndexTest, ShallowOverAnUnchangedTreeIsANoOp) {
-  for (int i = 0; i < 20; ++i) put("d" + std::to_string(i % 3) + "/f" + std::to_string(i), std::string(i, 'x'));
+  for (int i = 0; i < 20; ++i) put(fmt::format("d{}/f{}", i % 3, i), std::string(i, 'x'));
   index();
   auto tables = [&] {
     return db().query_rows(
