@@ -67,7 +67,7 @@ engine::sync::SyncListener listener_for(ProgressLine& progress) {
     using T = engine::sync::SyncEvent::Type;
     if (e.type == T::progress)
       return progress.update(fmt::format("syncing {}/{} files", e.files_done, e.files_total), e.files_done,
-                             e.bytes_done, e.path);
+                             e.bytes_done, e.path, e.bytes_total);
     progress.clear();
     std::fprintf(stderr, "%s: %s: %s\n", e.type == T::file_error ? "error" : "warning",
                  escape_for_display(e.path).c_str(), e.message.c_str());

@@ -697,3 +697,20 @@ TEST_F(CliTest, GlobalFlagsMayFollowTheCommand) {
 }
 
 }  // namespace
+
+// -P on a pipe still draws the progress line (on stderr); for sync it ends
+// with an estimate of the time left.
+TEST_F(CliTest, SyncProgressShowsFilesBytesRateAndEta) {
+  sb.write_config("sync_to = [\"usb\"]\n[destinations.usb]\ntype = \"local\"\nroot = \"" +
+                  (sb.root() / "usb").string() + "\"\n");
+  fs::create_directories(sb.root() / "usb");
+  sb.put("a.txt", std::string(5000, 'a'));
+  sb.put("b/c.txt", "c");
+  ok({"index", "photos"});
+  auto r = ok({"sync", "photos", "--init", "-P"});
+  EXPECT_THAT(r.err, HasSubstr("syncing 2/2 files"));
+  EXPECT_THAT(r.err, HasSubstr("ETA"));
+  EXPECT_THAT(r.err, HasSubstr("/s"));
+  auto quiet = ok({"sync", "photos"});
+  EXPECT_THAT(quiet.err, Not(HasSubstr("ETA"))) << "no -P on a pipe: no progress line";
+}
