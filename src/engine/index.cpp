@@ -49,6 +49,7 @@ class Indexer {
   void collect_unwalked();
   void settle();
   void unseen(const std::string& path, std::int64_t content_id);
+  void not_observed(const std::string& path);
   void emit(IndexEvent::Type t, const std::string& path, const std::string& msg);
   void file_error(const std::string& path, const std::string& msg);
 
@@ -65,6 +66,9 @@ class Indexer {
   std::vector<store::Observation> batch_;
   std::vector<store::UnseenRow> unseen_;
   std::set<std::string> walked_;
+  // Folders listed in full -> names in them this walk did not observe (a
+  // file error, or a row the listing lacked): what a partial walk may stamp.
+  std::map<std::string, std::set<std::string>> listed_;
   std::int64_t files_done_ = 0;
   Clock::time_point last_progress_ = Clock::now();
 };
@@ -73,7 +77,13 @@ void Indexer::emit(IndexEvent::Type t, const std::string& path, const std::strin
   if (listener_) listener_({t, path, msg, files_done_, report_->bytes_hashed});
 }
 
+void Indexer::not_observed(const std::string& path) {
+  auto [folder, name] = store::split_path(path);
+  if (auto it = listed_.find(folder); it != listed_.end()) it->second.insert(name);
+}
+
 void Indexer::file_error(const std::string& path, const std::string& msg) {
+  not_observed(path);
   report_->errors += 1;
   emit(IndexEvent::Type::file_error, path, msg);
 }
@@ -113,6 +123,7 @@ void Indexer::visit(const WalkedDir& dir) {
     file_error(rel.empty() ? "." : rel, "cannot read directory: " + dir.listing.error);
     return;
   }
+  listed_.try_emplace(rel);
   for (const auto& [name, msg] : dir.listing.errors) file_error(join_rel(rel, name), msg);
   if (rel.empty())
     for (const auto& e : dir.listing.entries)
@@ -149,6 +160,7 @@ void Indexer::submit(HashJob job, const store::LiveRow* live) {
 }
 
 void Indexer::unseen(const std::string& path, std::int64_t content_id) {
+  not_observed(path);
   report_->missing += 1;
   unseen_.push_back({path, content_id});
   if (opts_.mode != IndexMode::index) emit(IndexEvent::Type::finding, path, "missing");
@@ -225,6 +237,7 @@ void Indexer::settle() {
   if (!writes()) return;
   if (report_->errors) {
     report_->missing = 0;  // nothing is flagged missing after an incomplete walk
+    if (volume_id_) store::stamp_listed_folders(db_, volume_id_, run_id_, listed_);
     return;
   }
   report_->missing = store::settle_walk(db_, volume_id_, run_id_, unseen_);

@@ -4,6 +4,7 @@
 // change to the live set recomputes the touched folders' Merkle hashes and
 // aggregates in the same transaction.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -60,6 +61,13 @@ struct UnseenRow {
 // volume — the walk saw them unchanged, so no per-file write was needed.
 // Returns the number of rows flipped.
 std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen);
+
+// Ends a walk with errors: nothing is flagged missing, but the present rows
+// of every folder listed in full are stamped seen, except the names given
+// for it (files that failed or were not found). A folder with too many
+// exceptions for one statement is left unstamped rather than over-claimed.
+void stamp_listed_folders(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                          const std::map<std::string, std::set<std::string>>& listed);
 
 // Flips exactly the present row with that content to offloaded.
 void mark_offloaded(Db& db, std::int64_t volume_id, const std::string& path, std::int64_t content_id,

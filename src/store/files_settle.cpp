@@ -33,4 +33,36 @@ std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, co
   return flipped;
 }
 
+namespace {
+
+constexpr std::size_t kMaxExceptions = 500;
+
+void stamp_folder(Db& db, std::int64_t folder_id, std::int64_t run_id, const std::set<std::string>& except) {
+  std::string sql = "UPDATE files SET last_seen_run_id = ?1 WHERE folder_id = ?2 AND status = 'present' AND "
+                    "last_seen_run_id != ?1";
+  if (!except.empty()) {
+    sql += " AND name NOT IN (";
+    for (std::size_t i = 0; i < except.size(); ++i) sql += i ? ",?" : "?";
+    sql += ")";
+  }
+  Stmt st(db, sql);
+  st.bind(1, run_id).bind(2, folder_id);
+  int at = 3;
+  for (const auto& name : except) st.bind(at++, blob_of(name));
+  st.run();
+}
+
+}  // namespace
+
+void stamp_listed_folders(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                          const std::map<std::string, std::set<std::string>>& listed) {
+  Tx tx(db);
+  FolderTree tree(db, volume_id);
+  for (const auto& [path, except] : listed) {
+    auto folder = tree.find(path);
+    if (folder && except.size() <= kMaxExceptions) stamp_folder(db, *folder, run_id, except);
+  }
+  tx.commit();
+}
+
 }  // namespace sq::store

@@ -592,6 +592,28 @@ TEST_F(IndexAsUser, AnUnreadableFileAndFolderAreErrorsAndNothingGoesMissing) {
   EXPECT_EQ(test::present_set(st.db(), test::volume_id(st.db())), test::disk_set(root));
 }
 
+// "last_seen advances on observation": a partial walk stamps what it saw
+// unchanged in folders it listed in full, and nothing it did not observe.
+TEST_F(IndexAsUser, APartialWalkStampsWhatItSawAndNothingElse) {
+  for (auto p : {"ok", "secret", "gone", "locked/inner", "open/x"}) put(p, p);
+  EXPECT_EQ(index_as_nobody(), "added=5 modified=0 unchanged=0 missing=0 errors=0 [] success");
+  fs::permissions(root / "secret", fs::perms::none);
+  fs::permissions(root / "locked", fs::perms::none);
+  fs::remove(root / "gone");
+  EXPECT_THAT(index_as_nobody(), HasSubstr("errors=2 [locked secret] partial"));
+  auto st = test::open_store(dir, "db/index.db");
+  auto partial = st.db().query_i64("SELECT max(id) FROM runs").value_or(0);
+  auto last_seen = [&](const std::string& folder, const std::string& name) {
+    return st.db().query_i64("SELECT f.last_seen_run_id FROM files f JOIN folders d ON d.id = f.folder_id WHERE "
+                             "d.path = ? AND f.name = ?", {store::blob_of(folder), store::blob_of(name)}).value_or(-1);
+  };
+  EXPECT_EQ(last_seen("", "ok"), partial);
+  EXPECT_EQ(last_seen("open", "x"), partial);
+  EXPECT_LT(last_seen("", "secret"), partial) << "unreadable: not observed";
+  EXPECT_LT(last_seen("", "gone"), partial) << "absent from the listing: not observed";
+  EXPECT_LT(last_seen("locked", "inner"), partial) << "in a folder that could not be listed";
+}
+
 // A folder that may be listed but not searched: every entry fails its stat.
 // Each is an error of its own; the folder itself was read.
 TEST_F(IndexAsUser, EntriesThatCannotBeStatedAreErrorsEachAndTheFolderIsNot) {
