@@ -1,6 +1,8 @@
 #include "engine/restore.hpp"
 
 #include <fmt/format.h>
+
+#include <functional>
 #include <unistd.h>
 
 #include <algorithm>
@@ -153,15 +155,19 @@ class Preflight {
   const RestoreOptions& opts_;
 };
 
-Fd open_target_root(const std::string& to, bool in_place) {
+// Judged before the run begins; nothing is created until it has begun, so
+// a refused restore (a busy volume, a missing marker) leaves no directory.
+void check_target_root(const std::string& to, bool in_place) {
   std::error_code ec;
-  if (!std::filesystem::exists(to, ec)) {
-    std::filesystem::create_directories(to, ec);
-    if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", to, ec.message()));
-  } else if (!in_place && !std::filesystem::is_empty(to, ec)) {
+  if (std::filesystem::exists(to, ec) && !in_place && !std::filesystem::is_empty(to, ec))
     throw Error(ErrorKind::refused, fmt::format("{} is not empty — restore into an empty directory, or pass --in-place "
                                                 "(files in the way move to .squirrel-restore-history)", to));
-  }
+}
+
+Fd create_target_root(const std::string& to) {
+  std::error_code ec;
+  std::filesystem::create_directories(to, ec);
+  if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", to, ec.message()));
   return open_root(to);
 }
 
@@ -243,11 +249,13 @@ void remove_leftovers(store::Db& db, int base, const std::vector<RestoreItem>& i
 // Begins the run, removes what killed restores left behind, restores the
 // items, finishes the run; a crash of the source ends the run failed and
 // propagates.
-void execute(store::Db& db, std::optional<std::int64_t> vol, dest::Transport& t, int base,
-             const std::vector<RestoreItem>& items, const RestoreOptions& opts, RestoreReport& rep,
-             const RestoreListener& listener, bool revive_rows) {
+void execute(store::Db& db, std::optional<std::int64_t> vol, dest::Transport& t,
+             const std::function<Fd()>& open_target, const std::vector<RestoreItem>& items,
+             const RestoreOptions& opts, RestoreReport& rep, const RestoreListener& listener, bool revive_rows) {
   rep.run_id = begin_restore(db, vol, rep.from);
   try {
+    Fd base_fd = open_target();
+    int base = base_fd.get();
     remove_leftovers(db, base, items, rep, listener);
     restore_detail::RestoreTarget target{t, base, rep.run_id, opts, listener, revive_rows};
     auto revive = restore_detail::restore_items(target, items, rep);
@@ -289,12 +297,11 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
     count_dry_run(items, rep);
     return rep;
   }
-  Fd target = preflight([&] {
-    return opts.to.empty() ? Fd(::dup(vol.root.get())) : open_target_root(opts.to, opts.in_place);
-  });
+  if (!opts.to.empty()) preflight([&] { check_target_root(opts.to, opts.in_place); });
   auto t = open_source(opts, d.root);
   preflight([&] { require_marker(*t, volume, d.root); });
-  execute(db, vol.row->id, *t, target.get(), items, opts, rep, listener, opts.to.empty());
+  auto open_target = [&] { return opts.to.empty() ? Fd(::dup(vol.root.get())) : create_target_root(opts.to); };
+  execute(db, vol.row->id, *t, open_target, items, opts, rep, listener, opts.to.empty());
   return rep;
 }
 
@@ -350,11 +357,10 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
   }
   bool into_volume = opts.to.empty();
   if (into_volume && !vol) vol = preflight([&] { return adopt_for_restore(cfg, db, volume); });
-  Fd target = preflight([&] {
-    return into_volume ? Fd(::dup(vol->root.get())) : open_target_root(opts.to, opts.in_place);
-  });
+  if (!into_volume) preflight([&] { check_target_root(opts.to, opts.in_place); });
   std::optional<std::int64_t> vol_id = vol ? std::optional(vol->row->id) : std::nullopt;
-  execute(db, vol_id, *t, target.get(), listing.items, opts, rep, listener, false);
+  auto open_target = [&] { return into_volume ? Fd(::dup(vol->root.get())) : create_target_root(opts.to); };
+  execute(db, vol_id, *t, open_target, listing.items, opts, rep, listener, false);
   return rep;
 }
 

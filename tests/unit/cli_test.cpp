@@ -53,11 +53,12 @@ sq::store::Store open_existing(const fs::path& db) {
 
 // Begins a run owned by this (live) test process, so it stays `running` and
 // is never reaped while the test runs.
-std::int64_t begin_running(const fs::path& db, const std::string& volume, sq::store::RunKind kind) {
+std::int64_t begin_running(const fs::path& db, const std::string& volume, sq::store::RunKind kind,
+                           const std::string& destination = "") {
   auto st = open_existing(db);
   auto v = sq::store::find_volume(st.db(), volume);
   if (!v) throw std::runtime_error("volume not indexed: " + volume);
-  auto begun = sq::store::begin_run(st.db(), {kind, v->id, ""});
+  auto begun = sq::store::begin_run(st.db(), {kind, v->id, destination});
   if (!begun.began()) throw std::runtime_error("could not begin a run");
   return begun.run_id;
 }
@@ -713,4 +714,37 @@ TEST_F(CliTest, SyncProgressShowsFilesBytesRateAndEta) {
   EXPECT_THAT(r.err, HasSubstr("/s"));
   auto quiet = ok({"sync", "photos"});
   EXPECT_THAT(quiet.err, Not(HasSubstr("ETA"))) << "no -P on a pipe: no progress line";
+}
+
+// Seed property 1 through the real commands: while an offload of a volume
+// runs, index, sync, verify and restore of it are refused, and an offload
+// is refused while any of them runs.
+TEST_F(CliTest, OffloadAndEveryOtherKindOnItsVolumeRefuseEachOtherBothWays) {
+  using sq::store::RunKind;
+  sb.write_config("sync_to = [\"usb\"]\noffload_requires = [\"usb\"]\n[destinations.usb]\ntype = \"local\"\nroot = \"" +
+                  (sb.root() / "usb").string() + "\"\n");
+  fs::create_directories(sb.root() / "usb");
+  sb.put("a.txt", "alpha");
+  ok({"index", "photos"});
+  ok({"sync", "photos", "--init"});
+  const std::vector<std::pair<std::vector<std::string>, std::pair<RunKind, std::string>>> others = {
+      {{"index", "photos"}, {RunKind::index, ""}},
+      {{"sync", "photos"}, {RunKind::sync, "usb"}},
+      {{"verify", "usb"}, {RunKind::verify, "usb"}},
+      {{"restore", "photos", "--to", (sb.root() / "out").string()}, {RunKind::restore, "usb"}},
+  };
+  auto offload = begin_running(sb.db_path(), "photos", RunKind::offload);
+  for (const auto& [args, subject] : others) {
+    auto r = fails(args);
+    EXPECT_THAT(r.err, HasSubstr("already running (run=" + std::to_string(offload) + ", offload")) << args[0];
+  }
+  ok({"runs", "fail", std::to_string(offload)});
+  for (const auto& [args, subject] : others) {
+    auto running = begin_running(sb.db_path(), "photos", subject.first, subject.second);
+    auto r = fails({"offload", "photos", "."});
+    EXPECT_THAT(r.err, HasSubstr("already running (run=" + std::to_string(running) + ", " + args[0])) << args[0];
+    ok({"runs", "fail", std::to_string(running)});
+  }
+  EXPECT_TRUE(fs::exists(sb.volume_dir() / "a.txt")) << "no refused offload removed anything";
+  EXPECT_FALSE(fs::exists(sb.root() / "out")) << "the refused restore wrote nothing";
 }
