@@ -54,15 +54,33 @@ std::filesystem::path snapshot_before(Db& db, int from, int to, const MigrateOpt
   return file;
 }
 
-void apply_step(Db& db, const Migration& m) {
-  Tx tx(db);
+void apply_step_in_tx(Db& db, const Migration& m) {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY) STRICT");
   m.apply(db);
   db.execute("INSERT INTO schema_version(version) VALUES (?)", {Value{std::int64_t{m.version}}});
   auto fk = db.query_rows("PRAGMA foreign_key_check");
   if (!fk.empty())
     throw Error(ErrorKind::corrupt, fmt::format("migration to v{} left dangling references; rolled back", m.version));
-  tx.commit();
+}
+
+// Every transaction re-reads the version under the write lock, so two
+// processes opening the same database at once never both run a step. A
+// fresh database gets all steps in one transaction: there is nothing to
+// protect step by step, and one commit is a third of a small first index.
+void apply_steps(Db& db, const std::vector<Migration>& registry, bool fresh) {
+  if (fresh) {
+    Tx tx(db);
+    int at = schema_version(db);
+    for (const auto& m : registry)
+      if (m.version > at) apply_step_in_tx(db, m);
+    tx.commit();
+    return;
+  }
+  for (const auto& m : registry) {
+    Tx tx(db);
+    if (schema_version(db) < m.version) apply_step_in_tx(db, m);
+    tx.commit();
+  }
 }
 
 }  // namespace
@@ -84,8 +102,7 @@ MigrateResult migrate(Db& db, const std::vector<Migration>& registry, const Migr
   auto enforced = db.query_i64("PRAGMA foreign_keys").value_or(0);
   db.exec("PRAGMA foreign_keys=OFF");
   try {
-    for (const auto& m : registry)
-      if (m.version > r.from) apply_step(db, m);
+    apply_steps(db, registry, r.from == 0);
   } catch (...) {
     if (enforced) db.exec("PRAGMA foreign_keys=ON");
     throw;

@@ -13,6 +13,9 @@
 #include <set>
 #include <stdexcept>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "store/migrations.hpp"
@@ -448,4 +451,37 @@ TEST(Migrations, V3RebuildKeepsEveryFileAndLedgerRowAndEveryGuard) {
                        "size_bytes, mtime_ns) VALUES ('usb', 1, X'a1', 1, 2, 'live', 0, 0)"),
                Error)
       << "a ledger row must point at a file row";
+}
+
+// Two processes opening the same brand-new database at once: each step runs
+// once (the version is re-read under the write lock), and both succeed.
+TEST(Migrations, ProcessesRacingToCreateOneDatabaseAllSucceed) {
+  for (int round = 0; round < 10; ++round) {
+    test::TempDir dir;
+    auto path = dir / "index.db";
+    std::vector<pid_t> kids;
+    for (int k = 0; k < 3; ++k) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        int code = 0;
+        try {
+          auto s = Store::open(path, options());
+          code = schema_version(s.db()) == current_schema_version() ? 0 : 2;
+        } catch (...) {
+          code = 1;
+        }
+        ::_exit(code);
+      }
+      kids.push_back(pid);
+    }
+    for (auto pid : kids) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "round " << round;
+    }
+    auto s = Store::open(path, options());
+    std::vector<std::int64_t> expected;
+    for (const auto& m : migrations()) expected.push_back(m.version);
+    EXPECT_EQ(versions(s.db()), expected);
+  }
 }
