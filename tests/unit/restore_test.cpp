@@ -56,10 +56,12 @@ class BreakingReader final : public dest::Reader {
 
 // Forwards to the local transport; the `break_at`-th get() of a restored
 // file (the marker and receipts do not count) breaks half way through.
+// `broke` outlives the transport, which the restore owns and destroys.
 class MidStreamFault final : public dest::Transport {
  public:
-  MidStreamFault(std::unique_ptr<dest::Transport> inner, int break_at, std::function<void()> fail)
-      : inner_(std::move(inner)), break_at_(break_at), fail_(std::move(fail)) {}
+  MidStreamFault(std::unique_ptr<dest::Transport> inner, int break_at, std::function<void()> fail,
+                 std::shared_ptr<bool> broke)
+      : inner_(std::move(inner)), break_at_(break_at), fail_(std::move(fail)), broke_(std::move(broke)) {}
   dest::Stat stat(const std::string& n) override { return inner_->stat(n); }
   std::vector<dest::Entry> list(const std::string& d) override { return inner_->list(d); }
   dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override {
@@ -69,7 +71,7 @@ class MidStreamFault final : public dest::Transport {
     auto r = inner_->get(n);
     bool data = n.find("/.squirrel-") == std::string::npos;
     if (!data || ++gets_ != break_at_) return r;
-    broke_ = true;
+    *broke_ = true;
     return std::make_unique<BreakingReader>(std::move(r), fail_);
   }
   dest::ReadBack read_back(const std::string& n) override { return inner_->read_back(n); }
@@ -77,14 +79,13 @@ class MidStreamFault final : public dest::Transport {
   void remove(const std::string& n) override { inner_->remove(n); }
   void mkdirs(const std::string& d) override { inner_->mkdirs(d); }
   void flush() override { inner_->flush(); }
-  bool broke() const { return broke_; }
 
  private:
   std::unique_ptr<dest::Transport> inner_;
   int break_at_;
   std::function<void()> fail_;
+  std::shared_ptr<bool> broke_;
   int gets_ = 0;
-  bool broke_ = false;
 };
 
 // ---- the sandbox ------------------------------------------------------------------
@@ -165,19 +166,16 @@ TEST_F(Restore, InterruptedMidStreamLeavesNoTruncatedFileAtAnyPath) {
     for (int k = 1; k <= static_cast<int>(originals.size()); ++k) {
       SCOPED_TRACE(kind + " at file " + std::to_string(k));
       fs::remove_all(out());
-      MidStreamFault* fault = nullptr;
+      auto broke = std::make_shared<bool>(false);
       RestoreOptions o;
       o.files_in_flight = 1;
       o.transport = [&](const std::string& root) {
-        auto t = std::make_unique<MidStreamFault>(dest::open_local_transport(root), k, fail);
-        fault = t.get();
-        return t;
+        return std::make_unique<MidStreamFault>(dest::open_local_transport(root), k, fail, broke);
       };
       std::optional<RestoreReport> rep;
       if (kind == "crash") EXPECT_THROW(restore(o), dest::SimulatedCrash);
       else rep = restore(o);
-      ASSERT_NE(fault, nullptr);
-      EXPECT_TRUE(fault->broke()) << "the fault never fired: the test would prove nothing";
+      EXPECT_TRUE(*broke) << "the fault never fired: the test would prove nothing";
       EXPECT_EQ(not_absent_or_identical(out()), std::vector<std::string>{});
       if (rep) {
         EXPECT_EQ(rep->failed, 1);

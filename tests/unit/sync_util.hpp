@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -73,7 +74,12 @@ class Recording final : public dest::Transport {
   }
 
  private:
-  void note(const char* op, const std::string& a, const std::string& b = "") { log_->push_back({op, a, b}); }
+  // A push calls the transport from several threads at once.
+  void note(const char* op, const std::string& a, const std::string& b = "") {
+    static std::mutex mu;
+    std::lock_guard lock(mu);
+    log_->push_back({op, a, b});
+  }
   std::shared_ptr<dest::Transport> inner_;
   std::shared_ptr<std::vector<Call>> log_;
 };
