@@ -26,21 +26,18 @@ struct AuditFlags {
 nlohmann::json audit_folders(Context& ctx, const std::string& name, bool json) {
   auto& st = ctx.existing_store();
   auto vol = engine::resolve_volume(ctx.config(), st.db(), name, engine::ResolveMode::existing);
-  auto begun = store::begin_run(st.db(), {store::RunKind::audit, vol.row->id, ""});
-  if (!begun.began())
-    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {})", begun.blocker->id,
-                                                 store::to_string(begun.blocker->kind)));
+  auto run_id = store::begin_run_or_throw(st.db(), {store::RunKind::audit, vol.row->id, ""});
   auto problems = store::folder_divergences(st.db(), vol.row->id);
   auto status = problems.empty() ? store::RunStatus::success : store::RunStatus::partial;
-  store::finish_run(st.db(), begun.run_id,
+  store::finish_run(st.db(), run_id,
                     {status, problems.empty() ? "" : fmt::format("{} folder divergence(s)", problems.size()), 0,
                      static_cast<std::int64_t>(problems.size())});
   if (!problems.empty()) ctx.exit_code = 1;
   if (!json) {
-    if (problems.empty()) print(fmt::format("audit {} --folders: consistent (run {})\n", name, begun.run_id));
+    if (problems.empty()) print(fmt::format("audit {} --folders: consistent (run {})\n", name, run_id));
     for (const auto& p : problems) print(fmt::format("audit {} --folders: {}\n", name, escape_for_display(p)));
   }
-  return {{"volume", name}, {"run_id", begun.run_id}, {"divergences", problems}};
+  return {{"volume", name}, {"run_id", run_id}, {"divergences", problems}};
 }
 
 nlohmann::json audit_walk(Context& ctx, const std::string& name, const AuditFlags& f) {

@@ -287,12 +287,7 @@ void begin_gated(const config::Config& cfg, store::Db& db, const IndexOptions& o
   if (opts.mode == IndexMode::index) adopt(cfg, db, vol);
   store::BeginOptions bo;
   bo.shallow = opts.mode == IndexMode::audit || opts.shallow;
-  auto begun = store::begin_run(db, {kind_of(opts), vol.row->id, ""}, bo);
-  if (!begun.began())
-    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}, started {})", begun.blocker->id,
-                                                 store::to_string(begun.blocker->kind),
-                                                 rfc3339_utc(begun.blocker->started_at_ns)));
-  report.run_id = begun.run_id;
+  report.run_id = store::begin_run_or_throw(db, {kind_of(opts), vol.row->id, ""}, bo);
 }
 
 void finish(store::Db& db, IndexReport& r) {

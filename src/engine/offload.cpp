@@ -215,12 +215,7 @@ void remove_passing(store::Db& db, ResolvedVolume& vol, std::int64_t run, const 
 }
 
 std::int64_t begin_offload(store::Db& db, std::int64_t volume_id) {
-  auto begun = store::begin_run(db, {store::RunKind::offload, volume_id, ""});
-  if (!begun.began())
-    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}, started {})", begun.blocker->id,
-                                                 store::to_string(begun.blocker->kind),
-                                                 rfc3339_utc(begun.blocker->started_at_ns)));
-  return begun.run_id;
+  return store::begin_run_or_throw(db, {store::RunKind::offload, volume_id, ""});
 }
 
 }  // namespace

@@ -192,12 +192,7 @@ void require_marker(dest::Transport& t, const std::string& volume, const std::st
 }
 
 std::int64_t begin_restore(store::Db& db, std::optional<std::int64_t> volume_id, const std::string& dest) {
-  auto begun = store::begin_run(db, {store::RunKind::restore, volume_id, dest});
-  if (!begun.began())
-    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}, started {})", begun.blocker->id,
-                                                 store::to_string(begun.blocker->kind),
-                                                 rfc3339_utc(begun.blocker->started_at_ns)));
-  return begun.run_id;
+  return store::begin_run_or_throw(db, {store::RunKind::restore, volume_id, dest});
 }
 
 void finish(store::Db& db, std::optional<std::int64_t> vol, RestoreReport& rep,

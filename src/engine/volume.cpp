@@ -140,11 +140,7 @@ MoveResult move_volume(store::Db& db, const std::string& name, const std::filesy
   MoveResult r{row->path, new_path.string(), 0};
   if (r.from == r.to) throw Error(ErrorKind::usage, fmt::format("volume \"{}\" is already at {}", name, r.to));
   require_marker_at(new_path, name);
-  auto begun = store::begin_run(db, {store::RunKind::audit, row->id, ""});
-  if (!begun.began())
-    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}) — retry when it finishes",
-                                                 begun.blocker->id, store::to_string(begun.blocker->kind)));
-  r.run_id = begun.run_id;
+  r.run_id = store::begin_run_or_throw(db, {store::RunKind::audit, row->id, ""});
   store::finish_record(db, store::kRunsTable, r.run_id, "success", {{"file_count", store::Value{std::int64_t{0}}}},
                        [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
                          d.execute("UPDATE volumes SET path = ? WHERE id = ?", {store::Value{r.to}, store::Value{row->id}});

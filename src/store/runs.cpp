@@ -160,6 +160,18 @@ BeginResult begin_run(Db& db, const RunSubject& subject, const BeginOptions& opt
   return result;
 }
 
+std::string blocked_message(const RunRow& blocker) {
+  return fmt::format("already running (run={}, {}, started {}) — retry when it finishes; if its process is gone, "
+                     "`squirrel runs fail {}` ends it",
+                     blocker.id, to_string(blocker.kind), rfc3339_utc(blocker.started_at_ns), blocker.id);
+}
+
+std::int64_t begin_run_or_throw(Db& db, const RunSubject& subject, const BeginOptions& opts) {
+  auto begun = begin_run(db, subject, opts);
+  if (!begun.began()) throw Error(ErrorKind::conflict, blocked_message(*begun.blocker));
+  return begun.run_id;
+}
+
 std::int64_t record_terminal_run(Db& db, const RunSubject& subject, RunStatus status, const std::string& error,
                                  const std::string& audit_note) {
   validate_subject(subject);

@@ -74,6 +74,12 @@ struct BeginResult {
 // the audit trail.
 BeginResult begin_run(Db& db, const RunSubject& subject, const BeginOptions& opts = {});
 
+// What a blocked begin tells the user: the blocker, and what to do.
+std::string blocked_message(const RunRow& blocker);
+// begin_run for the commands: the new run's id, or Error(conflict) with
+// blocked_message (the refused row is recorded either way).
+std::int64_t begin_run_or_throw(Db& db, const RunSubject& subject, const BeginOptions& opts = {});
+
 // Inserts a run that is terminal from birth (a preflight refusal that
 // happened before any gate, or an instantaneous audit event).
 std::int64_t record_terminal_run(Db& db, const RunSubject& subject, RunStatus status, const std::string& error,

@@ -103,12 +103,8 @@ void preflight(Push& p) {
 void begin(Push& p) {
   store::BeginOptions bo;
   bo.shallow = false;  // a native mirror always compares content
-  auto begun = store::begin_run(p.db(), {store::RunKind::sync, p.volume_id(), p.dest()}, bo);
-  if (!begun.began())
-    throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {}, started {})", begun.blocker->id,
-                                                 store::to_string(begun.blocker->kind),
-                                                 rfc3339_utc(begun.blocker->started_at_ns)));
-  p.run_id = p.report.run_id = begun.run_id;
+  p.run_id = store::begin_run_or_throw(p.db(), {store::RunKind::sync, p.volume_id(), p.dest()}, bo);
+  p.report.run_id = p.run_id;
   p.t = guard_for(p, p.run_id, false);
 }
 

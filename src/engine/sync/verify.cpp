@@ -177,8 +177,7 @@ std::vector<VolumeCheck> begin_checks(store::Db& db, const std::vector<store::Vo
     auto begun = store::begin_run(db, {store::RunKind::verify, v.id, dest});
     if (!begun.began()) {
       for (auto& vc : out) store::finish_run(db, vc.run_id, {store::RunStatus::aborted, "another run holds the gate", 0, std::nullopt});
-      throw Error(ErrorKind::conflict, fmt::format("already running (run={}, {})", begun.blocker->id,
-                                                   store::to_string(begun.blocker->kind)));
+      throw Error(ErrorKind::conflict, store::blocked_message(*begun.blocker));
     }
     out.push_back({v, begun.run_id, store::ledger_rows(db, dest, v.id, {"live", "displaced"}), {}});
   }
