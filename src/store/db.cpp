@@ -19,8 +19,8 @@ std::string describe(sqlite3* db, int rc, std::string_view context, const std::f
     return fmt::format("{} is not a squirrel database (not an SQLite file) — check --db or the config's db key",
                        path.string());
   if (base == SQLITE_BUSY || base == SQLITE_LOCKED)
-    return fmt::format("database {} is busy ({}) — another squirrel is writing; retry shortly", path.string(),
-                       detail);
+    return fmt::format("database {} is busy during {} ({}) — another squirrel is writing; retry shortly",
+                       path.string(), context, detail);
   if (base == SQLITE_READONLY || base == SQLITE_CANTOPEN || base == SQLITE_PERM)
     return fmt::format("cannot write database {} ({}) — check that the file and its directory are writable",
                        path.string(), detail);

@@ -1,7 +1,11 @@
 #include "store/store.hpp"
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -83,8 +87,23 @@ void refuse_foreign_or_newer(Db& db, const std::vector<Migration>& registry) {
                             db.path().string(), version, registry.back().version));
 }
 
+// Switching a database to WAL needs the file to itself, and SQLite answers
+// "busy" at once instead of waiting through the busy timeout. Two processes
+// opening one brand-new database both ask; the later one retries for about
+// as long as the busy timeout would have waited.
+void enable_wal(Db& db) {
+  using namespace std::chrono_literals;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    int rc = sqlite3_exec(db.handle(), "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) db.raise(rc, "PRAGMA journal_mode=WAL");
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 void apply_pragmas(Db& db) {
-  db.exec("PRAGMA journal_mode=WAL");
+  enable_wal(db);
   db.exec("PRAGMA synchronous=FULL");
   // 16 MiB of page cache keeps a first index from re-reading its own B-tree
   // pages; larger would buy little and cost resident memory.

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -467,7 +468,8 @@ TEST(Migrations, ProcessesRacingToCreateOneDatabaseAllSucceed) {
         try {
           auto s = Store::open(path, options());
           code = schema_version(s.db()) == current_schema_version() ? 0 : 2;
-        } catch (...) {
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "child: %s\n", e.what());
           code = 1;
         }
         ::_exit(code);
