@@ -42,6 +42,13 @@ struct HashResult {
 // from the size, marks the result changed_while_hashed.
 HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer);
 
+// How hash_file hashes files of 16 MiB and more: `size` bytes of `fd`
+// through a read-only mapping. `truncated` when the file ended before
+// `size` (it shrank while hashed: the SIGBUS is caught), `unavailable` when
+// it cannot be mapped.
+enum class Mapped { hashed, truncated, unavailable };
+Mapped hash_mapped(int fd, std::int64_t size, Hasher& h);
+
 class HashPool {
  public:
   HashPool(int root, int workers, std::size_t max_in_flight);

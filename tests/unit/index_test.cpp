@@ -789,3 +789,57 @@ TEST(CreateFileExclusive, ReadersSeeNothingOrEverythingAndNothingIsLeftBehind) {
     EXPECT_EQ(test::read_bytes(dir / ".squirrel-volume"), content);
   }
 }
+
+// ---- large files: hashed through a mapping -------------------------------
+
+TEST(IndexHashFile, ALargeFileHashesToItsBytesThroughTheMapping) {
+  test::TempDir dir;
+  std::string bytes(17 << 20, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  test::write_file(dir / "big", bytes);
+  auto root = open_root(dir.path());
+  std::vector<char> buffer(1 << 16);
+  engine::HashJob job;
+  job.path = "big";
+  auto r = engine::hash_file(root.get(), job, buffer);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_FALSE(r.changed_while_hashed);
+  EXPECT_EQ(r.hash, blake3(bytes));
+}
+
+// A mapping that runs past the end of its file is what a file truncated
+// while hashed looks like: the SIGBUS is caught and reported, every time.
+TEST(IndexHashFile, AMappingPastTheEndOfItsFileIsCaughtNotFatal) {
+  test::TempDir dir;
+  test::write_file(dir / "short", std::string(1 << 20, 'x'));
+  Fd fd(::open((dir / "short").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  for (int round = 0; round < 3; ++round) {
+    Hasher h;
+    EXPECT_EQ(engine::hash_mapped(fd.get(), 32 << 20, h), engine::Mapped::truncated);
+  }
+  Hasher whole;
+  EXPECT_EQ(engine::hash_mapped(fd.get(), 1 << 20, whole), engine::Mapped::hashed);
+  EXPECT_EQ(whole.finalize(), blake3(std::string(1 << 20, 'x')));
+}
+
+// Whatever the interleaving with a truncation, a large file is flagged or
+// recorded with exactly the bytes its hash covers; the process survives.
+TEST(IndexHashFile, ALargeFileTruncatedWhileHashedIsFlagged) {
+  test::TempDir dir;
+  auto root = open_root(dir.path());
+  std::vector<char> buffer(1 << 16);
+  engine::HashJob job;
+  job.path = "shrinking";
+  for (int round = 0; round < 10; ++round) {
+    test::write_file(dir / "shrinking", std::string(24 << 20, static_cast<char>('a' + round)));
+    std::thread cutter([&] { ::truncate((dir / "shrinking").c_str(), 4096); });
+    auto r = engine::hash_file(root.get(), job, buffer);
+    cutter.join();
+    ASSERT_TRUE(r.ok) << r.error;
+    if (r.changed_while_hashed) continue;
+    auto bytes = test::read_bytes(dir / "shrinking");
+    ASSERT_EQ(r.stat.size, static_cast<std::int64_t>(bytes.size()));
+    EXPECT_EQ(r.hash, blake3(bytes));
+  }
+}
