@@ -185,6 +185,10 @@ Blob Stmt::blob(int col) const {
   int n = sqlite3_column_bytes(stmt_, col);
   return p ? Blob(p, p + n) : Blob{};
 }
+std::string_view Stmt::bytes(int col) const {
+  auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string_view();
+}
 int Stmt::columns() const { return sqlite3_column_count(stmt_); }
 
 Value Stmt::value(int col) const {

@@ -46,6 +46,8 @@ class Stmt {
   std::string text(int col) const;
   std::optional<std::string> opt_text(int col) const;
   Blob blob(int col) const;
+  // The column's bytes without a copy; valid until the next step or reset.
+  std::string_view bytes(int col) const;
   Value value(int col) const;
   int columns() const;
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -154,22 +156,69 @@ std::int64_t count_history(Db& db, std::int64_t volume_id, const std::string& de
       .value_or(0);
 }
 
+bool outside_reserved(std::string_view folder_path, std::string_view name) {
+  constexpr std::string_view reserved = ".squirrel-";
+  if (folder_path.starts_with(reserved)) return false;
+  return !(folder_path.empty() && name.starts_with(reserved));
+}
+
+namespace {
+
+struct ContentSeen {
+  std::int64_t intro = 0;  // earliest first_seen run of the content in the volume
+  bool present = false;
+};
+
+// One pass over the volume's rows in key order, aggregated per content
+// here rather than by a GROUP BY, which would sort 100k rows.
+std::unordered_map<std::int64_t, ContentSeen> contents_seen(Db& db, std::int64_t volume_id) {
+  std::unordered_map<std::int64_t, std::string> reserved_or_root;  // folders whose rows need the name test
+  Stmt folders(db, "SELECT id, path FROM folders WHERE volume_id = ?");
+  folders.bind(1, volume_id);
+  while (folders.step())
+    if (!outside_reserved(folders.bytes(1), "") || folders.bytes(1).empty())
+      reserved_or_root.emplace(folders.i64(0), std::string(folders.bytes(1)));
+  Stmt st(db, "SELECT f.folder_id, f.name, f.content_id, f.first_seen_run_id, f.status = 'present' FROM files f "
+              "WHERE f.folder_id IN (SELECT id FROM folders WHERE volume_id = ?)");
+  st.bind(1, volume_id);
+  std::unordered_map<std::int64_t, ContentSeen> seen;
+  while (st.step()) {
+    bool present = st.i64(4) != 0;
+    if (present) {
+      auto special = reserved_or_root.find(st.i64(0));
+      present = special == reserved_or_root.end() || outside_reserved(special->second, st.bytes(1));
+    }
+    auto [it, fresh] = seen.try_emplace(st.i64(2), ContentSeen{st.i64(3), present});
+    if (fresh) continue;
+    it->second.intro = std::min(it->second.intro, st.i64(3));
+    it->second.present = it->second.present || present;
+  }
+  return seen;
+}
+
+}  // namespace
+
 std::vector<OriginMax> present_origin_maxima(Db& db, std::int64_t volume_id, std::int64_t self_node_id) {
-  // One pass over the volume's rows, grouped by content: the run that
-  // introduced each content here, and whether any of its rows is present.
-  std::string sql = fmt::format(
-      "WITH per_content AS (SELECT f.content_id AS cid, MIN(f.first_seen_run_id) AS intro, "
-      "MAX(f.status = 'present' AND {0}) AS present FROM files f JOIN folders d ON d.id = f.folder_id "
-      "WHERE d.volume_id = ?1 GROUP BY f.content_id) "
-      "SELECT CASE WHEN c.origin_node_id IS NOT NULL AND c.origin_run_id IS NOT NULL THEN c.origin_node_id ELSE ?2 END "
-      "AS node, MAX(CASE WHEN c.origin_node_id IS NOT NULL AND c.origin_run_id IS NOT NULL THEN c.origin_run_id "
-      "ELSE pc.intro END) FROM per_content pc JOIN contents c ON c.id = pc.cid WHERE pc.present "
-      "GROUP BY node ORDER BY node",
-      kOutsideReserved);
-  Stmt st(db, sql);
-  st.bind(1, volume_id).bind(2, self_node_id);
+  auto seen = contents_seen(db, volume_id);
+  std::map<std::int64_t, std::int64_t> maxima;
+  auto raise = [&](std::int64_t node, std::int64_t run) {
+    auto [it, fresh] = maxima.try_emplace(node, run);
+    if (!fresh) it->second = std::max(it->second, run);
+  };
+  // Content a peer introduced counts at its origin; this is usually no
+  // rows at all, and read through the partial index on origin_node_id.
+  Stmt origins(db, "SELECT id, origin_node_id, origin_run_id FROM contents WHERE origin_node_id IS NOT NULL AND "
+                   "origin_run_id IS NOT NULL");
+  while (origins.step()) {
+    auto it = seen.find(origins.i64(0));
+    if (it == seen.end()) continue;
+    if (it->second.present) raise(origins.i64(1), origins.i64(2));
+    seen.erase(it);
+  }
+  for (const auto& [content, s] : seen)
+    if (s.present) raise(self_node_id, s.intro);
   std::vector<OriginMax> out;
-  while (st.step()) out.push_back({st.i64(0), st.i64(1)});
+  for (const auto& [node, run] : maxima) out.push_back({node, run});
   return out;
 }
 

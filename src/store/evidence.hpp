@@ -88,5 +88,7 @@ void advance_to_snapshot_in_tx(Db& db, std::int64_t volume_id, const std::string
 
 // SQL condition (on alias d = folders, f = files) excluding reserved subtrees.
 extern const char* const kOutsideReserved;
+// The same condition in C++, for scans that filter rows themselves.
+bool outside_reserved(std::string_view folder_path, std::string_view name);
 
 }  // namespace sq::store

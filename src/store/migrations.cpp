@@ -16,6 +16,7 @@ const std::vector<Migration>& migrations() {
        [](Db& db) { db.exec(kSchemaV2); }},
       {3, "files and remote_paths rebuilt with CHECKs that need no temporary B-tree per row",
        [](Db& db) { db.exec(kSchemaV3); }},
+      {4, "index of live mirror copies without a read-back checksum", [](Db& db) { db.exec(kSchemaV4); }},
   };
   return registry;
 }

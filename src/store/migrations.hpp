@@ -18,6 +18,7 @@ struct Migration {
 extern const char* const kSchemaV1;
 extern const char* const kSchemaV2;
 extern const char* const kSchemaV3;
+extern const char* const kSchemaV4;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

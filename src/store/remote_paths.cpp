@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 #include "core/error.hpp"
 #include "store/files.hpp"
@@ -11,6 +12,8 @@
 namespace sq::store {
 
 namespace {
+
+const std::set<std::string, std::less<>> kLedgerStates{"committing", "live", "displacing", "displaced", "lost"};
 
 std::string str(const Blob& b) { return std::string(b.begin(), b.end()); }
 
@@ -42,31 +45,31 @@ std::vector<LedgerRow> ledger_rows(Db& db, const std::string& destination, std::
       "SELECT p.id, d.path, p.name, p.folder_id, p.content_id, c.blake3, p.written_run_id, p.state, "
       "p.displaced_run_id, p.size_bytes, p.mtime_ns, p.checksum, p.verified_at_ns FROM remote_paths p JOIN folders d "
       "ON d.id = p.folder_id JOIN contents c ON c.id = p.content_id WHERE p.destination = ? AND d.volume_id = ?";
-  std::vector<Value> args{Value{destination}, Value{volume_id}};
+  // The states go in as literals, not parameters: only then can SQLite
+  // use the partial index of unsettled rows instead of scanning the ledger.
   if (!states.empty()) {
     sql += " AND p.state IN (";
     for (std::size_t i = 0; i < states.size(); ++i) {
-      sql += i ? ",?" : "?";
-      args.push_back(Value{states[i]});
+      if (!kLedgerStates.contains(states[i]))
+        throw Error(ErrorKind::internal, fmt::format("no ledger state \"{}\"", states[i]));
+      sql += fmt::format("{}'{}'", i ? "," : "", states[i]);
     }
     sql += ")";
   }
   sql += " ORDER BY d.path, p.name, p.id";
   Stmt st(db, sql);
-  st.bind_all(args);
+  st.bind(1, destination).bind(2, volume_id);
   std::vector<LedgerRow> out;
   while (st.step()) out.push_back(read_row(st));
   return out;
 }
 
-std::int64_t count_ledger_rows(Db& db, const std::string& destination, std::optional<std::int64_t> volume_id) {
-  if (!volume_id)
-    return db.query_i64("SELECT count(*) FROM remote_paths WHERE destination = ?", {Value{destination}}).value_or(0);
+bool has_ledger_rows(Db& db, const std::string& destination, std::int64_t volume_id) {
   return db
-      .query_i64("SELECT count(*) FROM remote_paths p JOIN folders d ON d.id = p.folder_id WHERE p.destination = ? AND "
-                 "d.volume_id = ?",
-                 {Value{destination}, Value{*volume_id}})
-      .value_or(0);
+             .query_i64("SELECT EXISTS (SELECT 1 FROM remote_paths WHERE destination = ? AND folder_id IN (SELECT id "
+                        "FROM folders WHERE volume_id = ?))",
+                        {Value{destination}, Value{volume_id}})
+             .value_or(0) != 0;
 }
 
 std::vector<std::int64_t> begin_commits(Db& db, const std::string& destination, std::int64_t volume_id,

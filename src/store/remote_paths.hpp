@@ -31,7 +31,7 @@ struct LedgerRow {
 // Rows of a volume at a destination, optionally only in the given states.
 std::vector<LedgerRow> ledger_rows(Db& db, const std::string& destination, std::int64_t volume_id,
                                    const std::vector<std::string>& states = {});
-std::int64_t count_ledger_rows(Db& db, const std::string& destination, std::optional<std::int64_t> volume_id = {});
+bool has_ledger_rows(Db& db, const std::string& destination, std::int64_t volume_id);
 
 struct CommitIntent {
   std::string path;

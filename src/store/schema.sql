@@ -178,6 +178,9 @@ CREATE INDEX idx_hook_runs_volume_trigger ON hook_runs(volume_id, trigger, start
 
 CREATE INDEX idx_remote_paths_dest_verified ON remote_paths(destination, verified_at_ns);
 
+CREATE INDEX idx_remote_paths_live_unverified ON remote_paths(destination)
+  WHERE state = 'live' AND checksum IS NULL;
+
 CREATE INDEX idx_remote_paths_unsettled ON remote_paths(destination) WHERE state IN ('committing','displacing');
 
 CREATE INDEX idx_runs_audit_run ON runs_audit(run_id);

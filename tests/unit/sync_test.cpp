@@ -107,7 +107,7 @@ TEST_F(SyncTest, AFirstSyncWithoutInitIsRefusedAndCreatesNothing) {
   EXPECT_TRUE(fs::is_empty(sb.dest_root()));
   EXPECT_EQ(refused_syncs(), 2);
   EXPECT_EQ(count_runs(sb.db(), "kind = 'sync' AND status != 'refused'"), 0);
-  EXPECT_EQ(store::count_ledger_rows(sb.db(), "d"), 0);
+  EXPECT_EQ(sb.db().query_i64("SELECT count(*) FROM remote_paths").value_or(-1), 0);
 }
 
 TEST_F(SyncTest, InitOnANonEmptyVolumeDirectoryIsRefused) {
@@ -137,7 +137,7 @@ TEST_F(SyncTest, AMarkerNamingAnotherVolumeIsRefusedEvenWithInit) {
   fs::create_directories(sb.vdest() / engine::kMarkerName);
   EXPECT_EQ(error_kind_of([&] { sb.sync_init(); }), ErrorKind::refused);
   EXPECT_EQ(refused_syncs(), 4);
-  EXPECT_EQ(store::count_ledger_rows(sb.db(), "d"), 0);
+  EXPECT_EQ(sb.db().query_i64("SELECT count(*) FROM remote_paths").value_or(-1), 0);
 }
 
 TEST_F(SyncTest, AFirstPushOntoFilesSquirrelNeverWroteIsRefused) {
@@ -156,7 +156,7 @@ TEST_F(SyncTest, AFirstPushOntoFilesSquirrelNeverWroteIsRefused) {
   auto runs = sync_runs(sb.db());
   ASSERT_EQ(runs.size(), 2u);
   for (const auto& r : runs) EXPECT_EQ(r.status, RunStatus::refused) << r.error;
-  EXPECT_EQ(store::count_ledger_rows(sb.db(), "d"), 0);
+  EXPECT_EQ(sb.db().query_i64("SELECT count(*) FROM remote_paths").value_or(-1), 0);
   EXPECT_TRUE(store::vector_of(sb.db(), sb.vol_id(), "d").empty());
 }
 

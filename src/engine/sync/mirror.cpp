@@ -119,11 +119,13 @@ namespace {
 // checksum; otherwise the weaker method, and no verification is claimed.
 std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
   if (!p.all_read_back) return {store::VerifyMethod::presence_size, false};
+  // Literal state and NULL test: they select the partial index of
+  // unverified live rows, which is empty on a fully verified mirror.
   auto pending = p.db().query_i64(
-      "SELECT count(*) FROM remote_paths r JOIN folders d ON d.id = r.folder_id WHERE r.destination = ? AND "
-      "d.volume_id = ? AND r.state = 'live' AND r.checksum IS NULL",
+      "SELECT EXISTS (SELECT 1 FROM remote_paths WHERE destination = ? AND state = 'live' AND checksum IS NULL AND "
+      "folder_id IN (SELECT id FROM folders WHERE volume_id = ?))",
       {store::Value{p.dest()}, store::Value{p.volume_id()}});
-  if (pending.value_or(0) > 0) return {store::VerifyMethod::presence_size, false};
+  if (pending.value_or(0) != 0) return {store::VerifyMethod::presence_size, false};
   return {store::VerifyMethod::fingerprint_verified, true};
 }
 

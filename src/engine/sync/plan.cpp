@@ -4,7 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <tuple>
+#include <unordered_map>
 
+#include "core/error.hpp"
 #include "store/evidence.hpp"
 
 namespace sq::engine::sync {
@@ -25,31 +28,86 @@ Digest digest(const store::Blob& b) {
 
 }  // namespace
 
+namespace {
+
+// The live (or committing) ledger rows of the volume at the destination,
+// walked in (folder, name) order alongside the files: a merge of two
+// ordered scans instead of one index probe per file.
+class LiveRows {
+ public:
+  LiveRows(store::Db& db, std::int64_t volume_id, const std::string& destination)
+      : st_(db,
+            "SELECT folder_id, name, id, content_id, size_bytes, mtime_ns FROM remote_paths WHERE destination = ?2 "
+            "AND state IN ('committing','live') AND folder_id IN (SELECT id FROM folders WHERE volume_id = ?1) "
+            "ORDER BY folder_id, name") {
+    st_.bind(1, volume_id).bind(2, destination);
+    more_ = st_.step();
+  }
+  // The row recorded at (folder, name), skipping the rows before it.
+  const store::Stmt* at(std::int64_t folder, std::string_view name) {
+    for (; more_; more_ = st_.step()) {
+      std::int64_t f = st_.i64(0);
+      int order = f != folder ? (f < folder ? -1 : 1) : st_.bytes(1).compare(name);
+      if (order == 0) return &st_;
+      if (order > 0) return nullptr;
+    }
+    return nullptr;
+  }
+
+ private:
+  store::Stmt st_;
+  bool more_ = false;
+};
+
+std::unordered_map<std::int64_t, std::string> folder_paths(store::Db& db, std::int64_t volume_id) {
+  std::unordered_map<std::int64_t, std::string> out;
+  store::Stmt st(db, "SELECT id, path FROM folders WHERE volume_id = ?");
+  st.bind(1, volume_id);
+  while (st.step()) out.emplace(st.i64(0), std::string(st.bytes(1)));
+  return out;
+}
+
+struct Keyed {
+  std::string folder, name;
+  PlannedWrite write;
+};
+
+PlannedWrite planned_write(store::Stmt& content, const Keyed& k, std::int64_t content_id, std::int64_t mtime,
+                           const store::Stmt* live) {
+  content.reset();
+  content.bind(1, content_id);
+  if (!content.step()) throw Error(ErrorKind::internal, "a file row names content the index does not hold");
+  return {join(k.folder, k.name), content_id, digest(content.blob(0)), content.i64(1), mtime,
+          live ? std::optional(live->i64(2)) : std::nullopt, live ? live->i64(4) : 0, live ? live->i64(5) : 0};
+}
+
+}  // namespace
+
 Plan plan_mirror(store::Db& db, std::int64_t volume_id, const std::string& destination) {
-  std::string sql = fmt::format(
-      // The content is looked up only for paths that need a write: an
-      // unchanged re-sync then reads the files and the live ledger alone.
-      "SELECT d.path, f.name, f.content_id, c.blake3, c.size_bytes, f.mtime_ns, p.id, p.content_id, p.size_bytes, "
-      "p.mtime_ns FROM files f "
-      "JOIN folders d ON d.id = f.folder_id LEFT JOIN remote_paths p ON "
-      "p.destination = ?2 AND p.folder_id = f.folder_id AND p.name = f.name AND p.state IN ('committing','live') "
-      "LEFT JOIN contents c ON c.id = CASE WHEN p.content_id = f.content_id THEN NULL ELSE f.content_id END "
-      "WHERE d.volume_id = ?1 AND f.status = 'present' AND {} ORDER BY d.path, f.name",
-      store::kOutsideReserved);
-  store::Stmt st(db, sql);
-  st.bind(1, volume_id).bind(2, destination);
+  auto folders = folder_paths(db, volume_id);
+  LiveRows live(db, volume_id, destination);
+  store::Stmt content(db, "SELECT blake3, size_bytes FROM contents WHERE id = ?");
+  store::Stmt st(db, "SELECT folder_id, name, content_id, mtime_ns FROM files WHERE status = 'present' AND folder_id IN "
+                     "(SELECT id FROM folders WHERE volume_id = ?) ORDER BY folder_id, name");
+  st.bind(1, volume_id);
   Plan plan;
+  std::vector<Keyed> writes;
   while (st.step()) {
-    auto recorded = st.opt_i64(7);
-    if (recorded && *recorded == st.i64(2)) {
+    const std::string& folder = folders.at(st.i64(0));
+    if (!store::outside_reserved(folder, st.bytes(1))) continue;
+    const store::Stmt* row = live.at(st.i64(0), st.bytes(1));
+    if (row && row->i64(3) == st.i64(2)) {
       plan.already_live += 1;
       continue;
     }
-    PlannedWrite w{join(str(st.blob(0)), str(st.blob(1))), st.i64(2), digest(st.blob(3)), st.i64(4), st.i64(5),
-                   st.opt_i64(6), st.opt_i64(8).value_or(0), st.opt_i64(9).value_or(0)};
-    plan.bytes += w.size;
-    plan.writes.push_back(std::move(w));
+    Keyed k{folder, std::string(st.bytes(1)), {}};
+    k.write = planned_write(content, k, st.i64(2), st.i64(3), row);
+    plan.bytes += k.write.size;
+    writes.push_back(std::move(k));
   }
+  std::sort(writes.begin(), writes.end(),
+            [](const Keyed& a, const Keyed& b) { return std::tie(a.folder, a.name) < std::tie(b.folder, b.name); });
+  for (auto& k : writes) plan.writes.push_back(std::move(k.write));
   return plan;
 }
 

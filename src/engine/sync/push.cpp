@@ -61,9 +61,9 @@ bool volume_dir_holds_data(Push& p) {
 // squirrel never wrote, is refused rather than trusted.
 std::int64_t watermark(Push& p) {
   std::int64_t last = last_success(p);
-  std::int64_t rows = store::count_ledger_rows(p.db(), p.dest(), p.volume_id());
+  bool recorded = store::has_ledger_rows(p.db(), p.dest(), p.volume_id());
   if (last == 0) {
-    if (rows == 0 && volume_dir_holds_data(p))
+    if (!recorded && volume_dir_holds_data(p))
       throw Error(ErrorKind::refused,
                   fmt::format("{}/{} holds files squirrel never recorded writing — a mirror does not adopt a foreign "
                               "tree; use an empty directory as the root",
@@ -71,7 +71,7 @@ std::int64_t watermark(Push& p) {
     return 0;
   }
   if (p.t->stat(p.receipt(last)).type == dest::EntryType::file) return last;
-  if (rows == 0 && !volume_dir_holds_data(p)) return 0;
+  if (!recorded && !volume_dir_holds_data(p)) return 0;
   throw Error(ErrorKind::refused,
               fmt::format("the receipt of the last successful sync (run {}) is missing at {}/{} — the destination may "
                           "have been wiped or replaced; if so run `squirrel destination reset {}` and sync again",
