@@ -98,7 +98,8 @@ Mapped hash_mapped(int fd, std::int64_t size, Hasher& h) {
   return result;
 }
 
-HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer) {
+HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer,
+                     const std::function<void(std::int64_t)>& opened) {
   HashResult r;
   r.job = job;
   int fd = open_for_hash(root, job);
@@ -112,6 +113,7 @@ HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer) {
     r.error = S_ISREG(before.st_mode) ? std::strerror(errno) : "no longer a regular file";
     return r;
   }
+  if (opened) opened(before.st_size);
   if (before.st_size > (1 << 20)) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Hasher h;
   std::int64_t total = 0;
@@ -199,6 +201,22 @@ std::optional<HashResult> HashPool::next_ready(bool wait) {
   return std::move(node.mapped());
 }
 
+// A chunk is cut at kChunkBytes by the sizes the walk saw; files the walk
+// did not stat count as empty there. A worker that opens a large one hands
+// the rest of its chunk back, so no worker sits on a queue of large files
+// while another is idle.
+void HashPool::share_rest(std::vector<HashJob>& chunk, std::size_t from) {
+  if (from >= chunk.size()) return;
+  std::vector<HashJob> rest(std::make_move_iterator(chunk.begin() + static_cast<std::ptrdiff_t>(from)),
+                            std::make_move_iterator(chunk.end()));
+  chunk.resize(from);
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_front(std::move(rest));
+  }
+  job_cv_.notify_one();
+}
+
 void HashPool::work() {
   std::vector<char> buffer(1 << 20);
   for (;;) {
@@ -212,7 +230,10 @@ void HashPool::work() {
     }
     std::vector<HashResult> results;
     results.reserve(chunk.size());
-    for (const auto& job : chunk) results.push_back(hash_file(root_, job, buffer));
+    for (std::size_t i = 0; i < chunk.size(); ++i)
+      results.push_back(hash_file(root_, chunk[i], buffer, [&](std::int64_t size) {
+        if (size >= kChunkBytes) share_rest(chunk, i + 1);
+      }));
     {
       std::lock_guard lock(mu_);
       for (auto& r : results) done_.emplace(r.job.seq, std::move(r));

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,7 +41,10 @@ struct HashResult {
 // Hashes `rel` beneath root: fstat before, stream through BLAKE3, fstat
 // after. Any change of size, mtime or inode, or a byte count that differs
 // from the size, marks the result changed_while_hashed.
-HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer);
+// `opened`, when given, is told the file's size once it is open, before
+// any byte is hashed.
+HashResult hash_file(int root, const HashJob& job, std::vector<char>& buffer,
+                     const std::function<void(std::int64_t)>& opened = {});
 
 // How hash_file hashes files of 16 MiB and more: `size` bytes of `fd`
 // through a read-only mapping. `truncated` when the file ended before
@@ -65,6 +69,7 @@ class HashPool {
 
  private:
   void work();
+  void share_rest(std::vector<HashJob>& chunk, std::size_t from);
   void flush_chunk();
   int root_;
   std::size_t max_in_flight_;

@@ -39,6 +39,7 @@ class Indexer {
  private:
   bool writes() const { return opts_.mode == IndexMode::index && !opts_.dry_run; }
   bool trusts_stat(const store::LiveRow* live, const FileStat& st) const;
+  bool volume_has_files() const;
   void visit(const WalkedDir& dir);
   void classify_files(const std::string& rel, const DirListing& listing);
   void submit(HashJob job, const store::LiveRow* live);
@@ -89,6 +90,14 @@ void Indexer::file_error(const std::string& path, const std::string& msg) {
 }
 
 // Shallow index and the default audit judge a present row by size + mtime.
+bool Indexer::volume_has_files() const {
+  if (!volume_id_) return false;
+  return db_.query_i64("SELECT EXISTS (SELECT 1 FROM files WHERE folder_id IN (SELECT id FROM folders WHERE "
+                       "volume_id = ?))",
+                       {store::Value{volume_id_}})
+             .value_or(1) != 0;
+}
+
 bool Indexer::trusts_stat(const store::LiveRow* live, const FileStat& st) const {
   bool by_stat = opts_.mode == IndexMode::audit || (opts_.mode == IndexMode::index && opts_.shallow);
   return by_stat && live && live->status == "present" && live->size == st.size && live->mtime_ns == st.mtime_ns;
@@ -103,7 +112,10 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(256, 128 * workers));
   if (writes()) sink_ = std::make_unique<BatchSink>(store::open_peer_connection(db_), volume_id_, run_id_);
   {
-    Walker walker(root_, 64);
+    // A volume with no file rows has nothing to compare a stat with, and
+    // every file gets hashed: the walk leaves regular files to the fstat
+    // of the worker that opens them, one name lookup per file instead of two.
+    Walker walker(root_, 64, opts_.mode != IndexMode::index || volume_has_files());
     while (auto dir = walker.next()) visit(*dir);
   }
   while (!pool_->idle()) drain(true);
@@ -144,7 +156,7 @@ void Indexer::classify_files(const std::string& rel, const DirListing& listing) 
     seen.insert(e.name);
     auto it = live.find(e.name);
     const store::LiveRow* lr = it == live.end() ? nullptr : &it->second;
-    bool by_stat = trusts_stat(lr, e.stat);
+    bool by_stat = e.stat_known && trusts_stat(lr, e.stat);
     bool hash = !by_stat && opts_.mode != IndexMode::audit;
     submit(HashJob{0, join_rel(rel, e.name), hash, e.stat, listing.fd}, lr);
   }

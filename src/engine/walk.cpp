@@ -10,7 +10,7 @@
 
 namespace sq::engine {
 
-DirListing list_directory(int root, const std::string& rel) {
+DirListing list_directory(int root, const std::string& rel, bool stat_files) {
   DirListing out;
   int fd = rel.empty() ? ::openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                        : open_beneath(root, rel, O_RDONLY | O_DIRECTORY);
@@ -33,6 +33,12 @@ DirListing list_directory(int root, const std::string& rel) {
     if (name == "." || name == "..") continue;
     DirEntry entry;
     entry.name = std::move(name);
+    if (!stat_files && e->d_type == DT_REG) {
+      entry.type = DirEntry::Type::file;
+      entry.stat_known = false;
+      out.entries.push_back(std::move(entry));
+      continue;
+    }
     struct stat st {};
     if (::fstatat(fd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       out.errors.emplace_back(entry.name, std::strerror(errno));

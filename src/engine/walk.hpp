@@ -12,6 +12,7 @@ struct DirEntry {
   std::string name;
   enum class Type { file, directory, special } type = Type::special;
   FileStat stat;
+  bool stat_known = true;  // false: a regular file left to the hash worker's fstat
 };
 
 struct DirListing {
@@ -23,8 +24,11 @@ struct DirListing {
   std::shared_ptr<const Fd> fd;
 };
 
-// `rel` is "" for the root.
-DirListing list_directory(int root, const std::string& rel);
+// `rel` is "" for the root. With `stat_files` false, entries the directory
+// itself reports as regular files are not stat'ed: their `stat` is left
+// zero, which matches no recorded file, and the hash workers stat the file
+// they open anyway. Everything else is always stat'ed.
+DirListing list_directory(int root, const std::string& rel, bool stat_files = true);
 
 inline std::string join_rel(const std::string& dir, const std::string& name) {
   return dir.empty() ? name : dir + "/" + name;

@@ -4,7 +4,8 @@
 
 namespace sq::engine {
 
-Walker::Walker(int root, std::size_t max_queued) : root_(root), max_queued_(max_queued), thread_([this] { run(); }) {}
+Walker::Walker(int root, std::size_t max_queued, bool stat_files)
+    : root_(root), max_queued_(max_queued), stat_files_(stat_files), thread_([this] { run(); }) {}
 
 Walker::~Walker() {
   {
@@ -20,7 +21,7 @@ void Walker::run() {
   while (!stack.empty()) {
     WalkedDir dir{std::move(stack.back()), {}};
     stack.pop_back();
-    dir.listing = list_directory(root_, dir.rel);
+    dir.listing = list_directory(root_, dir.rel, stat_files_);
     const auto& entries = dir.listing.entries;
     for (auto it = entries.rbegin(); it != entries.rend(); ++it)
       if (it->type == DirEntry::Type::directory) stack.push_back(join_rel(dir.rel, it->name));

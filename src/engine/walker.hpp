@@ -21,7 +21,8 @@ struct WalkedDir {
 
 class Walker {
  public:
-  Walker(int root, std::size_t max_queued);
+  // `stat_files`: see list_directory.
+  Walker(int root, std::size_t max_queued, bool stat_files = true);
   ~Walker();
   Walker(const Walker&) = delete;
   Walker& operator=(const Walker&) = delete;
@@ -32,6 +33,7 @@ class Walker {
   void run();
   int root_;
   std::size_t max_queued_;
+  bool stat_files_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WalkedDir> queue_;

@@ -843,3 +843,77 @@ TEST(IndexHashFile, ALargeFileTruncatedWhileHashedIsFlagged) {
     EXPECT_EQ(r.hash, blake3(bytes));
   }
 }
+
+// ---- a first index leaves regular files to the hash workers' fstat -------
+
+TEST(IndexWalk, WithoutFileStatsRegularFilesAreLeftUnstatedAndEverythingElseIsTyped) {
+  test::TempDir dir;
+  test::write_file(dir / "file", "12345");
+  fs::create_directory(dir / "sub");
+  fs::create_symlink("file", dir / "link");
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0644), 0);
+  auto root = open_root(dir.path());
+  auto by_name = [](const engine::DirListing& l) {
+    std::map<std::string, engine::DirEntry> out;
+    for (const auto& e : l.entries) out.emplace(e.name, e);
+    return out;
+  };
+  auto lazy = by_name(engine::list_directory(root.get(), "", false));
+  ASSERT_EQ(lazy.size(), 4u);
+  EXPECT_EQ(lazy["file"].type, engine::DirEntry::Type::file);
+  EXPECT_FALSE(lazy["file"].stat_known);
+  EXPECT_EQ(lazy["sub"].type, engine::DirEntry::Type::directory);
+  EXPECT_EQ(lazy["link"].type, engine::DirEntry::Type::special) << "a symlink to a file is never taken for one";
+  EXPECT_EQ(lazy["fifo"].type, engine::DirEntry::Type::special);
+  auto full = by_name(engine::list_directory(root.get(), ""));
+  EXPECT_TRUE(full["file"].stat_known);
+  EXPECT_EQ(full["file"].stat.size, 5);
+}
+
+// Jobs the walk did not size are chunked as if empty; workers that open a
+// large one hand the rest of their chunk back. Every result still arrives
+// once, in submission order, with the right bytes and size.
+TEST(IndexHashPool, LargeFilesTheWalkDidNotSizeAreEachHashedOnceInOrder) {
+  test::TempDir dir;
+  std::vector<std::string> contents;
+  for (int i = 0; i < 12; ++i) {
+    std::size_t size = i % 3 == 0 ? std::size_t{9} << 20 : std::size_t(100 + i);
+    contents.emplace_back(size, static_cast<char>('a' + i));
+    test::write_file(dir / fmt::format("f{:02}", i), contents.back());
+  }
+  auto root = open_root(dir.path());
+  engine::HashPool pool(root.get(), 3, 64);
+  for (int i = 0; i < 12; ++i) {
+    engine::HashJob job;
+    job.path = fmt::format("f{:02}", i);
+    pool.submit(std::move(job));
+  }
+  for (int i = 0; i < 12; ++i) {
+    auto r = pool.next_ready(true);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->job.path, fmt::format("f{:02}", i));
+    ASSERT_TRUE(r->ok) << r->error;
+    EXPECT_EQ(r->hash, blake3(contents[static_cast<std::size_t>(i)]));
+    EXPECT_EQ(r->stat.size, static_cast<std::int64_t>(contents[static_cast<std::size_t>(i)].size()));
+  }
+  EXPECT_TRUE(pool.idle());
+}
+
+TEST_F(IndexTest, AFirstIndexWithoutWalkStatsRecordsWhatAShallowReindexTrusts) {
+  for (int i = 0; i < 40; ++i) put(fmt::format("d{}/f{}", i % 4, i), std::string(static_cast<std::size_t>(i), 'x'));
+  auto first = index();
+  expect_counts(first, 40, 0, 0, 0);
+  auto shallow = index(test::index_opts(true));
+  expect_counts(shallow, 0, 0, 40, 0);
+  EXPECT_EQ(shallow.bytes_hashed, 0) << "size, mtime and inode came from the opened files";
+  for (const auto& r : db().query_rows("SELECT d.path, f.name, f.inode, f.mtime_ns FROM files f JOIN folders d ON "
+                                       "d.id = f.folder_id")) {
+    auto folder = std::get<Blob>(r[0]);
+    auto name = std::get<Blob>(r[1]);
+    struct stat st {};
+    auto path = root / std::string(folder.begin(), folder.end()) / std::string(name.begin(), name.end());
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(std::get<std::int64_t>(r[2]), static_cast<std::int64_t>(st.st_ino));
+    EXPECT_EQ(std::get<std::int64_t>(r[3]), static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+  }
+}
