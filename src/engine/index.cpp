@@ -67,6 +67,7 @@ class Indexer {
   std::vector<store::Observation> batch_;
   std::vector<store::UnseenRow> unseen_;
   std::set<std::string> walked_;
+  std::int64_t unstamped_ = 0;  // seen unchanged and not written: settle() stamps them
   // Folders listed in full -> names in them this walk did not observe (a
   // file error, or a row the listing lacked): what a partial walk may stamp.
   std::map<std::string, std::set<std::string>> listed_;
@@ -217,7 +218,10 @@ void Indexer::record(const HashResult& r, const std::optional<store::LiveRow>& l
     if (!unchanged && opts_.mode != IndexMode::index) emit(IndexEvent::Type::finding, r.job.path, lr ? "modified" : "added");
     return;
   }
-  if (unchanged && (!r.job.needs_hash || (lr->mtime_ns == r.stat.mtime_ns && lr->inode == r.stat.inode))) return;
+  if (unchanged && (!r.job.needs_hash || (lr->mtime_ns == r.stat.mtime_ns && lr->inode == r.stat.inode))) {
+    unstamped_ += 1;
+    return;
+  }
   batch_.push_back({r.job.path, unchanged ? lr->hash : r.hash, r.stat.size, r.stat.mtime_ns, r.stat.inode,
                     !r.job.needs_hash, !lr.has_value()});
   if (batch_.size() >= opts_.batch_size) flush_batch();
@@ -252,7 +256,7 @@ void Indexer::settle() {
     if (volume_id_) store::stamp_listed_folders(db_, volume_id_, run_id_, listed_);
     return;
   }
-  report_->missing = store::settle_walk(db_, volume_id_, run_id_, unseen_);
+  report_->missing = store::settle_walk(db_, volume_id_, run_id_, unseen_, unstamped_ > 0);
 }
 
 store::RunKind kind_of(const IndexOptions& o) {

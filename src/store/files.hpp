@@ -59,8 +59,10 @@ struct UnseenRow {
 // that are still present with that content to missing (recomputing their
 // folders), then stamps last_seen_run_id on every other present row of the
 // volume — the walk saw them unchanged, so no per-file write was needed.
-// Returns the number of rows flipped.
-std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen);
+// A caller that wrote every file it saw passes `stamp_unchanged` false and
+// saves that scan of the volume's rows. Returns the number of rows flipped.
+std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen,
+                         bool stamp_unchanged = true);
 
 // Ends a walk with errors: nothing is flagged missing, but the present rows
 // of every folder listed in full are stamped seen, except the names given

@@ -4,7 +4,8 @@
 
 namespace sq::store {
 
-std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen) {
+std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, const std::vector<UnseenRow>& unseen,
+                         bool stamp_unchanged) {
   Tx tx(db);
   FolderTree tree(db, volume_id);
   std::set<std::int64_t> folders;
@@ -25,10 +26,11 @@ std::int64_t settle_walk(Db& db, std::int64_t volume_id, std::int64_t run_id, co
     }
   }
   tree.recompute(folders, run_id);
-  db.execute(
-      "UPDATE files SET last_seen_run_id = ?1 WHERE status = 'present' AND last_seen_run_id != ?1 AND folder_id IN "
-      "(SELECT id FROM folders WHERE volume_id = ?2)",
-      {Value{run_id}, Value{volume_id}});
+  if (stamp_unchanged)
+    db.execute(
+        "UPDATE files SET last_seen_run_id = ?1 WHERE status = 'present' AND last_seen_run_id != ?1 AND folder_id IN "
+        "(SELECT id FROM folders WHERE volume_id = ?2)",
+        {Value{run_id}, Value{volume_id}});
   tx.commit();
   return flipped;
 }
