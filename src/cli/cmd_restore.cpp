@@ -25,7 +25,8 @@ nlohmann::json report_json(const engine::RestoreReport& r) {
           {"run_id", r.run_id},   {"status", store::to_string(r.status)}, {"dry_run", r.dry_run},
           {"selected", r.selected}, {"restored", r.restored}, {"bytes", r.bytes},
           {"already_correct", r.already_correct}, {"displaced", r.displaced}, {"left_in_place", r.refused_existing},
-          {"no_copy", r.no_copy}, {"failed", r.failed},   {"mismatched", r.mismatched}, {"revived", r.revived},
+          {"no_copy", r.no_copy}, {"failed", r.failed},   {"mismatched", r.mismatched}, {"from_other_copy", r.other_copy},
+          {"revived", r.revived},
           {"without_index", r.without_index}, {"unnamed", r.unnamed}, {"companions_skipped", r.companions_skipped},
           {"others_skipped", r.others_skipped}, {"receipts_read", r.receipts_read},
           {"receipts_unreadable", r.receipts_unreadable}, {"leftover_temps_removed", r.leftover_temps_removed},
@@ -58,9 +59,9 @@ void warn_without_index(const engine::RestoreReport& r) {
 
 std::string summary_line(const engine::RestoreReport& r) {
   return fmt::format("{}{} ← {}: restored={} ({}) already_correct={} displaced={} left_in_place={} no_copy={} "
-                     "failed={} mismatched={} back_to_present={}{}{}\n",
+                     "failed={} mismatched={} from_other_copy={} back_to_present={}{}{}\n",
                      r.dry_run ? "(dry-run) " : "", r.volume, r.from, r.restored, format_bytes(r.bytes),
-                     r.already_correct, r.displaced, r.refused_existing, r.no_copy, r.failed, r.mismatched, r.revived,
+                     r.already_correct, r.displaced, r.refused_existing, r.no_copy, r.failed, r.mismatched, r.other_copy, r.revived,
                      r.without_index ? fmt::format(" unnamed={}", r.unnamed) : "",
                      r.run_id ? fmt::format(" (run {})", r.run_id) : "");
 }

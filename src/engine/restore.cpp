@@ -63,35 +63,42 @@ std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const
 
 // Content is the entity: the offload gate accepts a verified copy of a
 // file's bytes wherever it lies at the destination (fingerprint_backs), so
-// a file whose own copy is gone must be restorable from any other copy of
-// its content there. Per content the best other copy is chosen: this
-// volume's before another's, live before displaced (history), then
-// verified, most recently verified, newest. The bytes are still hashed
-// against the file's own record while streamed.
+// a file must be restorable from any copy of its content there — when its
+// own copy is gone, and when its own copy turns out damaged while streamed.
+// Copies are ranked: this volume's before another's, live before displaced
+// (history), then verified, most recently verified, newest. Every copy is
+// still hashed against the file's own record while streamed.
 void find_other_copies(store::Db& db, std::int64_t volume_id, const std::string& dest,
                        std::vector<RestoreItem>& items) {
   std::set<std::int64_t> wanted;
-  for (const auto& it : items)
-    if (it.source.empty()) wanted.insert(it.content_id);
-  if (wanted.empty()) return;  // the usual case: every file has its own copy; no second pass over the ledger
+  for (const auto& it : items) wanted.insert(it.content_id);
+  if (wanted.empty()) return;
   store::Stmt st(db,
                  "SELECT l.content_id, v.name, d.path, l.name, l.state, l.displaced_run_id FROM remote_paths l JOIN "
                  "folders d ON d.id = l.folder_id JOIN volumes v ON v.id = d.volume_id WHERE l.destination = ?1 AND "
                  "l.state IN ('live','displaced') ORDER BY l.content_id, d.volume_id = ?2 DESC, l.state = 'live' DESC, "
                  "(l.checksum IS NOT NULL AND l.verified_at_ns IS NOT NULL) DESC, l.verified_at_ns DESC, l.id DESC");
   st.bind(1, dest).bind(2, volume_id);
-  std::map<std::int64_t, std::string> best;  // content -> name at the destination
+  std::map<std::int64_t, std::vector<std::string>> copies;  // content -> names at the destination, best first
   while (st.step()) {
     std::int64_t content = st.i64(0);
-    if (!wanted.contains(content) || best.contains(content)) continue;
+    if (!wanted.contains(content)) continue;
     std::string volume = st.text(1), folder = str(st.blob(2)), name = str(st.blob(3));
     std::string path = folder.empty() ? name : folder + "/" + name;
-    best[content] = st.text(4) == "live"
-                        ? volume + "/" + path
-                        : fmt::format("{}/.squirrel-history/run-{}/{}", volume, st.i64(5), path);
+    copies[content].push_back(st.text(4) == "live"
+                                  ? volume + "/" + path
+                                  : fmt::format("{}/.squirrel-history/run-{}/{}", volume, st.i64(5), path));
   }
-  for (auto& it : items)
-    if (auto b = best.find(it.content_id); it.source.empty() && b != best.end()) it.source = b->second;
+  for (auto& it : items) {
+    auto c = copies.find(it.content_id);
+    if (c == copies.end()) continue;
+    for (const auto& name : c->second)
+      if (name != it.source) it.others.push_back(name);
+    if (it.source.empty() && !it.others.empty()) {
+      it.source = it.others.front();
+      it.others.erase(it.others.begin());
+    }
+  }
 }
 
 bool has_index(store::Db& db, std::int64_t volume_id) {
@@ -205,12 +212,15 @@ void finish(store::Db& db, std::optional<std::int64_t> vol, RestoreReport& rep,
                                                         "present — run `squirrel index`", 0, 0, 0, 0});
     }
   rep.revived = static_cast<std::int64_t>(revive.size());
-  bool clean = rep.failed == 0 && rep.no_copy == 0 && rep.refused_existing == 0;
+  // A damaged copy at the destination is a finding even when another copy
+  // stood in for it: the run is partial until `verify` records it.
+  bool clean = rep.failed == 0 && rep.no_copy == 0 && rep.refused_existing == 0 && rep.mismatched == 0;
   rep.status = clean ? store::RunStatus::success : store::RunStatus::partial;
   store::finish_run(db, rep.run_id,
-                    {rep.status, clean ? "" : fmt::format("{} failed ({} did not match), {} without a copy, {} left "
-                                                          "in place",
-                                                          rep.failed, rep.mismatched, rep.no_copy, rep.refused_existing),
+                    {rep.status, clean ? "" : fmt::format("{} failed, {} cop(ies) did not match ({} file(s) restored "
+                                                          "from another copy), {} without a copy, {} left in place",
+                                                          rep.failed, rep.mismatched, rep.other_copy, rep.no_copy,
+                                                          rep.refused_existing),
                      rep.restored + rep.already_correct, rep.restored});
 }
 

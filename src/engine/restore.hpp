@@ -44,7 +44,8 @@ struct RestoreReport {
   bool dry_run = false;
   std::int64_t selected = 0, restored = 0, bytes = 0, already_correct = 0, displaced = 0;
   std::int64_t refused_existing = 0, no_copy = 0, failed = 0, revived = 0;
-  std::int64_t mismatched = 0;  // copies whose bytes did not match; never written (also counted in failed)
+  std::int64_t mismatched = 0;  // copies whose bytes did not match their record; never written
+  std::int64_t other_copy = 0;  // files restored from another copy after their own copy failed
   // Temp files that killed restore runs left beside targets, removed first.
   std::int64_t leftover_temps_removed = 0;
   std::vector<std::int64_t> leftover_runs;

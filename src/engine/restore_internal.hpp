@@ -27,6 +27,7 @@ struct RestoreItem {
   std::int64_t content_id = 0;      // indexed restores only
   bool offloaded = false;           // indexed restores only
   std::string source;               // name at the destination; empty when no copy is recorded
+  std::vector<std::string> others;  // other recorded copies of the same content there, best first
 };
 
 // ---- restore without an index (restore_mirror.cpp) ------------------------------

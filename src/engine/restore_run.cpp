@@ -58,6 +58,8 @@ class Restorer {
  private:
   void one(const RestoreItem& it, CopyBuffer& buf);
   void place(int parent, const std::string& name, bool displace_first, const RestoreItem& it, CopyBuffer& buf);
+  std::int64_t fetch_any_copy(int parent, const std::string& tmp, const RestoreItem& it, CopyBuffer& buf);
+  void recovered(const RestoreItem& it, const Error& first, const std::string& other);
   void displace(int parent, const std::string& name, const std::string& path);
   void done(const RestoreItem& it, std::int64_t bytes);
 
@@ -102,7 +104,7 @@ void Restorer::one(const RestoreItem& it, CopyBuffer& buf) {
 void Restorer::place(int parent, const std::string& name, bool displace_first, const RestoreItem& it,
                      CopyBuffer& buf) {
   std::string tmp = temp_name(tg_.run_id, name);
-  auto bytes = fetch_verified(tg_.t, parent, tmp, it, buf);
+  auto bytes = fetch_any_copy(parent, tmp, it, buf);
   try {
     if (displace_first) displace(parent, name, it.path);
     move_noreplace(parent, tmp, parent, name);
@@ -112,6 +114,38 @@ void Restorer::place(int parent, const std::string& name, bool displace_first, c
   }
   dirty(store::split_path(it.path).first);
   done(it, bytes);
+}
+
+// The file's own copy first, then every other copy of its content. A copy
+// that fails (damaged, unreadable, gone) is reported and the next tried; the
+// file fails only when none holds its bytes, with the first copy's error.
+std::int64_t Restorer::fetch_any_copy(int parent, const std::string& tmp, const RestoreItem& it, CopyBuffer& buf) {
+  try {
+    return fetch_verified(tg_.t, parent, tmp, it, buf);
+  } catch (const Error& first) {
+    for (const auto& other : it.others) {
+      RestoreItem alt = it;
+      alt.source = other;
+      try {
+        auto bytes = fetch_verified(tg_.t, parent, tmp, alt, buf);
+        recovered(it, first, other);
+        return bytes;
+      } catch (const Error&) {
+        // the next copy, if any; the first copy's error is the one reported
+      }
+    }
+    throw;
+  }
+}
+
+void Restorer::recovered(const RestoreItem& it, const Error& first, const std::string& other) {
+  std::lock_guard lock(mu_);
+  if (dynamic_cast<const MismatchError*>(&first)) rep_.mismatched += 1;
+  rep_.other_copy += 1;
+  event(RestoreEvent::Type::warning, it.path,
+        fmt::format("its copy {} failed ({}); restored from {} instead — run `squirrel verify {}` to record the "
+                    "damaged copy",
+                    it.source, first.what(), other, rep_.from));
 }
 
 // Moves what is in the way to .squirrel-restore-history/run-<id>/<path>.

@@ -283,6 +283,40 @@ TEST_F(Restore, AnotherCopyOfTheContentIsHashedWhileStreamed) {
   EXPECT_FALSE(fs::exists(out() / "a.txt"));
 }
 
+// A file's own copy damaged without anyone knowing yet (the ledger still
+// says live): the bytes come from another copy of the content, the damaged
+// copy is named, and the run is partial until verify records it.
+TEST_F(Restore, AFileWhoseOwnCopyTurnsOutDamagedComesFromAnotherCopy) {
+  put("copy.txt", originals["a.txt"]);
+  ASSERT_EQ(sb.index().status, RunStatus::success);
+  ASSERT_EQ(sb.sync().status, RunStatus::success);
+  write_file(sb.vdest() / "a.txt", "ALPHA");  // same size, other bytes
+  RestoreOptions o;
+  o.selectors = {"a.txt"};
+  auto rep = restore(o);
+  EXPECT_EQ(rep.restored, 1);
+  EXPECT_EQ(rep.failed, 0);
+  EXPECT_EQ(rep.mismatched, 1);
+  EXPECT_EQ(rep.other_copy, 1);
+  EXPECT_EQ(rep.status, RunStatus::partial) << "the damaged copy is a finding";
+  EXPECT_EQ(read_bytes(out() / "a.txt"), originals["a.txt"]);
+  bool named = std::any_of(events.begin(), events.end(), [](const engine::RestoreEvent& e) {
+    return e.type == engine::RestoreEvent::Type::warning && e.path == "a.txt" &&
+           e.message.find("v/a.txt") != std::string::npos && e.message.find("v/copy.txt") != std::string::npos;
+  });
+  EXPECT_TRUE(named) << "the warning names the damaged copy and the one used";
+
+  // With every copy damaged the file fails, with its own copy's error.
+  write_file(sb.vdest() / "copy.txt", "ALPHA");
+  fs::remove_all(out());
+  auto none = restore(o);
+  EXPECT_EQ(none.restored, 0);
+  EXPECT_EQ(none.failed, 1);
+  EXPECT_EQ(none.mismatched, 1);
+  EXPECT_EQ(none.other_copy, 0);
+  EXPECT_FALSE(fs::exists(out() / "a.txt"));
+}
+
 // The offload gate counts a copy of the content under another volume at the
 // same destination too, so restore looks there as well.
 TEST_F(Restore, CopyOfTheContentUnderAnotherVolumeAtTheDestinationIsUsed) {
