@@ -57,31 +57,20 @@ class BreakingReader final : public dest::Reader {
 // Forwards to the local transport; the `break_at`-th get() of a restored
 // file (the marker and receipts do not count) breaks half way through.
 // `broke` outlives the transport, which the restore owns and destroys.
-class MidStreamFault final : public dest::Transport {
+class MidStreamFault final : public dest::ForwardingTransport {
  public:
   MidStreamFault(std::unique_ptr<dest::Transport> inner, int break_at, std::function<void()> fail,
                  std::shared_ptr<bool> broke)
-      : inner_(std::move(inner)), break_at_(break_at), fail_(std::move(fail)), broke_(std::move(broke)) {}
-  dest::Stat stat(const std::string& n) override { return inner_->stat(n); }
-  std::vector<dest::Entry> list(const std::string& d) override { return inner_->list(d); }
-  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override {
-    return inner_->put(n, r, m);
-  }
+      : ForwardingTransport(std::move(inner)), break_at_(break_at), fail_(std::move(fail)), broke_(std::move(broke)) {}
   std::unique_ptr<dest::Reader> get(const std::string& n) override {
-    auto r = inner_->get(n);
+    auto r = ForwardingTransport::get(n);
     bool data = n.find("/.squirrel-") == std::string::npos;
     if (!data || ++gets_ != break_at_) return r;
     *broke_ = true;
     return std::make_unique<BreakingReader>(std::move(r), fail_);
   }
-  dest::ReadBack read_back(const std::string& n) override { return inner_->read_back(n); }
-  void rename(const std::string& a, const std::string& b) override { inner_->rename(a, b); }
-  void remove(const std::string& n) override { inner_->remove(n); }
-  void mkdirs(const std::string& d) override { inner_->mkdirs(d); }
-  void flush() override { inner_->flush(); }
 
  private:
-  std::unique_ptr<dest::Transport> inner_;
   int break_at_;
   std::function<void()> fail_;
   std::shared_ptr<bool> broke_;

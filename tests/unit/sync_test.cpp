@@ -648,25 +648,14 @@ namespace {
 
 // A local transport whose read-backs report a page-cache read, as the
 // buffered fallback does on a disk filesystem without O_DIRECT.
-class CachedReadBack final : public dest::Transport {
+class CachedReadBack final : public dest::ForwardingTransport {
  public:
-  explicit CachedReadBack(std::unique_ptr<dest::Transport> inner) : inner_(std::move(inner)) {}
-  dest::Stat stat(const std::string& n) override { return inner_->stat(n); }
-  std::vector<dest::Entry> list(const std::string& d) override { return inner_->list(d); }
-  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override { return inner_->put(n, r, m); }
-  std::unique_ptr<dest::Reader> get(const std::string& n) override { return inner_->get(n); }
+  using ForwardingTransport::ForwardingTransport;
   dest::ReadBack read_back(const std::string& n) override {
-    auto rb = inner_->read_back(n);
+    auto rb = ForwardingTransport::read_back(n);
     rb.from_medium = false;
     return rb;
   }
-  void rename(const std::string& f, const std::string& t) override { inner_->rename(f, t); }
-  void remove(const std::string& n) override { inner_->remove(n); }
-  void mkdirs(const std::string& d) override { inner_->mkdirs(d); }
-  void flush() override { inner_->flush(); }
-
- private:
-  std::unique_ptr<dest::Transport> inner_;
 };
 
 }  // namespace

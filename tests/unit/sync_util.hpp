@@ -44,33 +44,38 @@ struct Call {
 
 // Forwards to a shared inner transport and appends every call to a shared
 // log, so a test can inspect both after the push destroyed its transport.
-class Recording final : public dest::Transport {
+class Recording final : public dest::ForwardingTransport {
  public:
   Recording(std::shared_ptr<dest::Transport> inner, std::shared_ptr<std::vector<Call>> log)
-      : inner_(std::move(inner)), log_(std::move(log)) {}
-  dest::Stat stat(const std::string& n) override { return note("stat", n), inner_->stat(n); }
-  std::vector<dest::Entry> list(const std::string& d) override { return note("list", d), inner_->list(d); }
-  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override {
-    note("put", n);
-    return inner_->put(n, r, m);
+      : ForwardingTransport(std::move(inner)), log_(std::move(log)) {}
+  dest::Stat stat(const std::string& n) override { return note("stat", n), ForwardingTransport::stat(n); }
+  std::vector<dest::Entry> list(const std::string& d) override {
+    return note("list", d), ForwardingTransport::list(d);
   }
-  std::unique_ptr<dest::Reader> get(const std::string& n) override { return note("get", n), inner_->get(n); }
-  dest::ReadBack read_back(const std::string& n) override { return note("read_back", n), inner_->read_back(n); }
+  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override {
+    return note("put", n), ForwardingTransport::put(n, r, m);
+  }
+  std::unique_ptr<dest::Reader> get(const std::string& n) override {
+    return note("get", n), ForwardingTransport::get(n);
+  }
+  dest::ReadBack read_back(const std::string& n) override {
+    return note("read_back", n), ForwardingTransport::read_back(n);
+  }
   void rename(const std::string& a, const std::string& b) override {
     note("rename", a, b);
-    inner_->rename(a, b);
+    ForwardingTransport::rename(a, b);
   }
   void remove(const std::string& n) override {
     note("remove", n);
-    inner_->remove(n);
+    ForwardingTransport::remove(n);
   }
   void mkdirs(const std::string& d) override {
     note("mkdirs", d);
-    inner_->mkdirs(d);
+    ForwardingTransport::mkdirs(d);
   }
   void flush() override {
     note("flush", "");
-    inner_->flush();
+    ForwardingTransport::flush();
   }
 
  private:
@@ -80,7 +85,6 @@ class Recording final : public dest::Transport {
     std::lock_guard lock(mu);
     log_->push_back({op, a, b});
   }
-  std::shared_ptr<dest::Transport> inner_;
   std::shared_ptr<std::vector<Call>> log_;
 };
 

@@ -182,29 +182,20 @@ namespace {
 
 // Every call passes through except rename and remove, which the guard
 // judges first; a refusal touches nothing.
-class GuardedTransport final : public Transport {
+class GuardedTransport final : public ForwardingTransport {
  public:
-  GuardedTransport(std::unique_ptr<Transport> inner, GuardContext g) : inner_(std::move(inner)), g_(std::move(g)) {}
-  Stat stat(const std::string& name) override { return inner_->stat(name); }
-  std::vector<Entry> list(const std::string& dir) override { return inner_->list(dir); }
-  PutResult put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) override {
-    return inner_->put(name, read, mtime_ns);
-  }
-  std::unique_ptr<Reader> get(const std::string& name) override { return inner_->get(name); }
-  ReadBack read_back(const std::string& name) override { return inner_->read_back(name); }
+  GuardedTransport(std::unique_ptr<Transport> inner, GuardContext g)
+      : ForwardingTransport(std::move(inner)), g_(std::move(g)) {}
   void rename(const std::string& from, const std::string& to) override {
     if (auto why = guard_rename(g_, from, to); !why.empty()) throw TransportError(EPERM, why);
-    inner_->rename(from, to);
+    ForwardingTransport::rename(from, to);
   }
   void remove(const std::string& name) override {
     if (auto why = guard_remove(g_, name); !why.empty()) throw TransportError(EPERM, why);
-    inner_->remove(name);
+    ForwardingTransport::remove(name);
   }
-  void mkdirs(const std::string& dir) override { inner_->mkdirs(dir); }
-  void flush() override { inner_->flush(); }
 
  private:
-  std::unique_ptr<Transport> inner_;
   GuardContext g_;
 };
 

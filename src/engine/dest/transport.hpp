@@ -100,6 +100,30 @@ class Transport {
   virtual void flush() = 0;
 };
 
+// Passes every call to another transport, so a wrapper overrides only the
+// calls it changes. It borrows the inner transport, or keeps it alive when
+// given ownership (a unique_ptr converts).
+class ForwardingTransport : public Transport {
+ public:
+  explicit ForwardingTransport(Transport& inner) : inner_(inner) {}
+  explicit ForwardingTransport(std::shared_ptr<Transport> inner) : kept_(std::move(inner)), inner_(*kept_) {}
+  Stat stat(const std::string& name) override { return inner_.stat(name); }
+  std::vector<Entry> list(const std::string& dir) override { return inner_.list(dir); }
+  PutResult put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) override {
+    return inner_.put(name, read, mtime_ns);
+  }
+  std::unique_ptr<Reader> get(const std::string& name) override { return inner_.get(name); }
+  ReadBack read_back(const std::string& name) override { return inner_.read_back(name); }
+  void rename(const std::string& from, const std::string& to) override { inner_.rename(from, to); }
+  void remove(const std::string& name) override { inner_.remove(name); }
+  void mkdirs(const std::string& dir) override { inner_.mkdirs(dir); }
+  void flush() override { inner_.flush(); }
+
+ private:
+  std::shared_ptr<Transport> kept_;  // declared first: inner_ may refer to it
+  Transport& inner_;
+};
+
 // A local directory as a destination root. The root must exist and be a
 // directory; it is opened once and every name is resolved beneath it.
 // Safe to call from several threads at once.

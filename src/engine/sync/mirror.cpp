@@ -11,34 +11,15 @@ namespace sq::engine::sync {
 
 namespace {
 
-// Lends a transport to a guard without giving up ownership, so one open
-// destination can be guarded first for bootstrap and then for the run.
-class Borrowed : public dest::Transport {
- public:
-  explicit Borrowed(dest::Transport& inner) : inner_(inner) {}
-  dest::Stat stat(const std::string& n) override { return inner_.stat(n); }
-  std::vector<dest::Entry> list(const std::string& d) override { return inner_.list(d); }
-  dest::PutResult put(const std::string& n, const dest::ReadFn& r, std::int64_t m) override {
-    return inner_.put(n, r, m);
-  }
-  std::unique_ptr<dest::Reader> get(const std::string& n) override { return inner_.get(n); }
-  dest::ReadBack read_back(const std::string& n) override { return inner_.read_back(n); }
-  void rename(const std::string& a, const std::string& b) override { inner_.rename(a, b); }
-  void remove(const std::string& n) override { inner_.remove(n); }
-  void mkdirs(const std::string& d) override { inner_.mkdirs(d); }
-  void flush() override { inner_.flush(); }
-
- private:
-  dest::Transport& inner_;
-};
-
 std::unique_ptr<dest::Transport> guard_for(Push& p, std::int64_t run_id, bool bootstrap) {
   store::Db* db = &p.db();
   dest::GuardContext g{run_id, bootstrap, [db](std::int64_t id) {
                          auto r = store::get_run(*db, id);
                          return r && store::is_terminal(r->status);
                        }};
-  return dest::guarded(std::make_unique<Borrowed>(*p.raw), g);
+  // Borrowed, not owned: one open destination is guarded first for
+  // bootstrap and then for the run.
+  return dest::guarded(std::make_unique<dest::ForwardingTransport>(*p.raw), g);
 }
 
 }  // namespace
