@@ -58,11 +58,9 @@ std::vector<Candidate> load_candidates(store::Db& db, std::int64_t volume_id, st
   st.bind(1, volume_id).bind(2, self);
   std::vector<Candidate> out;
   while (st.step()) {
-    auto folder = st.blob(0), name = st.blob(1), h = st.blob(3);
-    std::string f(folder.begin(), folder.end()), n(name.begin(), name.end());
     Candidate c;
-    c.gate = {f.empty() ? n : f + "/" + n, st.i64(2), st.i64(7), st.i64(8), st.i64(6)};
-    std::copy(h.begin(), h.begin() + std::min<std::size_t>(32, h.size()), c.hash.begin());
+    c.gate = {store::join_path(st.bytes_str(0), st.bytes_str(1)), st.i64(2), st.i64(7), st.i64(8), st.i64(6)};
+    c.hash = st.digest(3);
     c.size = st.i64(4);
     c.mtime_ns = st.i64(5);
     out.push_back(std::move(c));

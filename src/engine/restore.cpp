@@ -25,8 +25,6 @@ using restore_detail::RestoreItem;
 
 namespace {
 
-std::string str(const store::Blob& b) { return std::string(b.begin(), b.end()); }
-
 std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const std::string& dest,
                                     const std::string& volume) {
   std::string sql = fmt::format(
@@ -44,13 +42,9 @@ std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const
   std::vector<RestoreItem> out;
   while (st.step()) {
     RestoreItem it;
-    std::string folder = str(st.blob(0)), name = str(st.blob(1));
-    it.path = folder.empty() ? name : folder + "/" + name;
+    it.path = store::join_path(st.bytes_str(0), st.bytes_str(1));
     it.content_id = st.i64(2);
-    auto h = st.blob(3);
-    Digest d{};
-    std::copy(h.begin(), h.begin() + std::min<std::size_t>(d.size(), h.size()), d.begin());
-    it.hash = d;
+    it.hash = st.digest(3);
     it.size = st.i64(4);
     it.mtime_ns = st.i64(5);
     it.offloaded = st.text(6) == "offloaded";
@@ -83,8 +77,7 @@ void find_other_copies(store::Db& db, std::int64_t volume_id, const std::string&
   while (st.step()) {
     std::int64_t content = st.i64(0);
     if (!wanted.contains(content)) continue;
-    std::string volume = st.text(1), folder = str(st.blob(2)), name = str(st.blob(3));
-    std::string path = folder.empty() ? name : folder + "/" + name;
+    std::string volume = st.text(1), path = store::join_path(st.bytes_str(2), st.bytes_str(3));
     copies[content].push_back(st.text(4) == "live"
                                   ? volume + "/" + path
                                   : fmt::format("{}/.squirrel-history/run-{}/{}", volume, st.i64(5), path));

@@ -244,7 +244,7 @@ LeftoverCleanup remove_leftover_temps(int base, const std::vector<RestoreItem>& 
       if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
       LeftoverTemp found{run, static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec};
       if (!own(found)) continue;
-      std::string path = folder.empty() ? name : folder + "/" + name;
+      std::string path = store::join_path(folder, name);
       if (::unlinkat(dir.get(), name.c_str(), 0) != 0) {
         warn(path, errno_message("cannot remove this leftover of an interrupted restore — remove it by hand", errno));
         continue;

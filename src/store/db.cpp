@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -188,6 +189,12 @@ Blob Stmt::blob(int col) const {
 std::string_view Stmt::bytes(int col) const {
   auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
   return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string_view();
+}
+Digest Stmt::digest(int col) const {
+  Digest d{};
+  auto b = bytes(col);
+  std::copy_n(b.begin(), std::min(b.size(), d.size()), d.begin());
+  return d;
 }
 int Stmt::columns() const { return sqlite3_column_count(stmt_); }
 

@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/hash.hpp"
+
 namespace sq::store {
 
 using Blob = std::vector<std::uint8_t>;
@@ -48,6 +50,10 @@ class Stmt {
   Blob blob(int col) const;
   // The column's bytes without a copy; valid until the next step or reset.
   std::string_view bytes(int col) const;
+  // A BLOB column (a name, a path) as a string of its bytes.
+  std::string bytes_str(int col) const { return std::string(bytes(col)); }
+  // A BLAKE3 column; a shorter value is zero-padded.
+  Digest digest(int col) const;
   Value value(int col) const;
   int columns() const;
 

@@ -19,6 +19,10 @@ inline Value blob_of(std::string_view s) { return Value{Blob(s.begin(), s.end())
 
 // Volume-relative paths use '/' and hold raw bytes (not necessarily UTF-8).
 std::pair<std::string, std::string> split_path(const std::string& path);  // folder, name
+// The inverse: "" is the volume's root folder.
+inline std::string join_path(const std::string& folder, const std::string& name) {
+  return folder.empty() ? name : folder + "/" + name;
+}
 
 struct Provenance {
   std::optional<std::int64_t> origin_node_id;  // empty: introduced here

@@ -17,19 +17,14 @@ constexpr const char* kFileSelect =
     "c.origin_run_id FROM files f JOIN folders d ON d.id = f.folder_id JOIN volumes v ON v.id = d.volume_id "
     "JOIN contents c ON c.id = f.content_id LEFT JOIN nodes n ON n.id = c.origin_node_id ";
 
-std::string str(const Blob& b) { return std::string(b.begin(), b.end()); }
-
 FileRow read_file_row(const Stmt& st) {
   FileRow r;
   r.volume_id = st.i64(0);
   r.volume_name = st.text(1);
   r.volume_path = st.text(2);
-  auto folder = str(st.blob(3));
-  auto name = str(st.blob(4));
-  r.path = folder.empty() ? name : folder + "/" + name;
+  r.path = join_path(st.bytes_str(3), st.bytes_str(4));
   r.content_id = st.i64(5);
-  auto b = st.blob(6);
-  std::copy(b.begin(), b.begin() + std::min<std::size_t>(32, b.size()), r.hash.begin());
+  r.hash = st.digest(6);
   r.size = st.i64(7);
   r.mtime_ns = st.i64(8);
   r.indexed_at_ns = st.i64(9);
@@ -63,10 +58,9 @@ std::vector<LiveRow> live_rows_in_folder(Db& db, std::int64_t volume_id, const s
   std::vector<LiveRow> out;
   while (st.step()) {
     LiveRow r;
-    r.name = str(st.blob(0));
+    r.name = st.bytes_str(0);
     r.content_id = st.i64(1);
-    auto b = st.blob(2);
-    std::copy(b.begin(), b.begin() + std::min<std::size_t>(32, b.size()), r.hash.begin());
+    r.hash = st.digest(2);
     r.size = st.i64(3);
     r.mtime_ns = st.i64(4);
     r.inode = st.i64(5);
@@ -132,7 +126,7 @@ std::vector<std::string> folder_divergences(Db& db, std::int64_t volume_id) {
   st.bind(1, volume_id);
   while (st.step()) {
     auto c = tree.compute(st.i64(0));
-    auto path = str(st.blob(1));
+    auto path = st.bytes_str(1);
     std::string shown = path.empty() ? "(root)" : path;
     if (st.is_null(2) || st.blob(2) != Blob(c.shallow.begin(), c.shallow.end()))
       out.push_back(fmt::format("{}: shallow hash differs", shown));

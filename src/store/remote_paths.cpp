@@ -15,18 +15,14 @@ namespace {
 
 const std::set<std::string, std::less<>> kLedgerStates{"committing", "live", "displacing", "displaced", "lost"};
 
-std::string str(const Blob& b) { return std::string(b.begin(), b.end()); }
-
 LedgerRow read_row(const Stmt& st) {
   LedgerRow r;
   r.id = st.i64(0);
-  auto folder = str(st.blob(1));
-  r.name = str(st.blob(2));
-  r.path = folder.empty() ? r.name : folder + "/" + r.name;
+  r.name = st.bytes_str(2);
+  r.path = join_path(st.bytes_str(1), r.name);
   r.folder_id = st.i64(3);
   r.content_id = st.i64(4);
-  auto h = st.blob(5);
-  std::copy(h.begin(), h.begin() + std::min<std::size_t>(32, h.size()), r.hash.begin());
+  r.hash = st.digest(5);
   r.written_run = st.i64(6);
   r.state = st.text(7);
   r.displaced_run = st.opt_i64(8);

@@ -12,6 +12,7 @@
 #include "core/text.hpp"
 #include "engine/sync/push.hpp"
 #include "store/evidence.hpp"
+#include "store/files.hpp"
 
 namespace sq::engine::sync {
 
@@ -33,9 +34,7 @@ std::vector<std::string> present_paths(Push& p) {
   st.bind(1, p.volume_id());
   std::vector<std::string> out;
   while (st.step()) {
-    auto d = st.blob(0), n = st.blob(1);
-    std::string folder(d.begin(), d.end()), name(n.begin(), n.end());
-    out.push_back(folder.empty() ? name : folder + "/" + name);
+    out.push_back(store::join_path(st.bytes_str(0), st.bytes_str(1)));
   }
   return out;
 }

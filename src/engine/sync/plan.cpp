@@ -9,24 +9,9 @@
 
 #include "core/error.hpp"
 #include "store/evidence.hpp"
+#include "store/files.hpp"
 
 namespace sq::engine::sync {
-
-namespace {
-
-std::string str(const store::Blob& b) { return std::string(b.begin(), b.end()); }
-
-std::string join(const std::string& folder, const std::string& name) {
-  return folder.empty() ? name : folder + "/" + name;
-}
-
-Digest digest(const store::Blob& b) {
-  Digest d{};
-  std::copy(b.begin(), b.begin() + std::min<std::size_t>(32, b.size()), d.begin());
-  return d;
-}
-
-}  // namespace
 
 namespace {
 
@@ -77,7 +62,7 @@ PlannedWrite planned_write(store::Stmt& content, const Keyed& k, std::int64_t co
   content.reset();
   content.bind(1, content_id);
   if (!content.step()) throw Error(ErrorKind::internal, "a file row names content the index does not hold");
-  return {join(k.folder, k.name), content_id, digest(content.blob(0)), content.i64(1), mtime,
+  return {store::join_path(k.folder, k.name), content_id, content.digest(0), content.i64(1), mtime,
           live ? std::optional(live->i64(2)) : std::nullopt, live ? live->i64(4) : 0, live ? live->i64(5) : 0};
 }
 
@@ -121,7 +106,7 @@ std::vector<SegmentLine> path_delta_since(store::Db& db, std::int64_t volume_id,
   st.bind(1, volume_id).bind(2, since_run);
   std::vector<SegmentLine> out;
   while (st.step())
-    out.push_back({join(str(st.blob(0)), str(st.blob(1))), digest(st.blob(2)), st.text(3), st.i64(4), st.i64(5)});
+    out.push_back({store::join_path(st.bytes_str(0), st.bytes_str(1)), st.digest(2), st.text(3), st.i64(4), st.i64(5)});
   std::sort(out.begin(), out.end(), [](const SegmentLine& a, const SegmentLine& b) {
     return a.path != b.path ? a.path < b.path : a.status < b.status;
   });
