@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "store/evidence.hpp"
+#include "engine/volume.hpp"
 #include "store/volumes.hpp"
 
 namespace sq::engine {
@@ -398,11 +399,9 @@ void judge_index(const VolumeFacts& v, VolumeStatus& s) {
 // recorded, every command refuses, so nothing is safe and nothing can be
 // offloaded until the volume is moved deliberately.
 bool judge_path(const store::VolumeRow& row, const config::Volume& vc, VolumeStatus& s) {
-  if (row.path == vc.path.string()) return true;
-  s.reasons.push_back(fmt::format("{} is indexed at {} but the config says {} — every command refuses until you run "
-                                  "`squirrel volumes move {} {}`, or fix the config",
-                                  vc.name, escape_for_display(row.path), escape_for_display(vc.path.string()),
-                                  vc.name, escape_for_display(vc.path.string())));
+  auto why = path_disagreement(row, vc.path);
+  if (!why) return true;
+  s.reasons.push_back(*why);
   return false;
 }
 

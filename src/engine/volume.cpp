@@ -34,11 +34,7 @@ const config::Volume& declared(const config::Config& cfg, const std::string& nam
 }
 
 void check_recorded_path(const store::VolumeRow& row, const std::filesystem::path& configured) {
-  if (row.path == configured.string()) return;
-  throw Error(ErrorKind::refused,
-              fmt::format("volume \"{}\" is indexed at {} but the config says {} — to move it deliberately run "
-                          "`squirrel volumes move {} {}`, or fix the config",
-                          row.name, row.path, configured.string(), row.name, configured.string()));
+  if (auto why = path_disagreement(row, configured)) throw Error(ErrorKind::refused, *why);
 }
 
 // An unreadable marker refuses: it must never look like "no marker yet".
@@ -150,6 +146,14 @@ MoveResult move_volume(store::Db& db, const std::string& name, const std::filesy
                          store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
                        });
   return r;
+}
+
+std::optional<std::string> path_disagreement(const store::VolumeRow& row, const std::filesystem::path& configured) {
+  if (row.path == configured.string()) return std::nullopt;
+  auto to = escape_for_display(configured.string());
+  return fmt::format("volume \"{}\" is indexed at {} but the config says {} — every command refuses until you run "
+                     "`squirrel volumes move {} {}` to move it deliberately, or fix the config",
+                     row.name, escape_for_display(row.path), to, row.name, to);
 }
 
 }  // namespace sq::engine

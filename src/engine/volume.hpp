@@ -41,6 +41,10 @@ struct ResolvedVolume {
 // be opened. Never writes anything.
 ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const std::string& name, ResolveMode mode);
 
+// Seed property 4's one message: what is wrong and what to do when the
+// config names another path than the index recorded; nullopt when they agree.
+std::optional<std::string> path_disagreement(const store::VolumeRow& row, const std::filesystem::path& configured);
+
 // For a first index: records the volume row and writes the marker
 // (exclusive create; an existing marker is never rewritten).
 void adopt_volume(store::Db& db, ResolvedVolume& v);

@@ -40,12 +40,8 @@ std::vector<store::VolumeRow> volumes_synced_to(const config::Config& cfg, store
 // it would otherwise refresh evidence for a volume nothing else may touch.
 void check_recorded_paths(const config::Config& cfg, const std::vector<store::VolumeRow>& vols) {
   for (const auto& v : vols) {
-    auto configured = cfg.volume(v.name)->path.string();
-    if (v.path == configured) continue;
-    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" is indexed at {} but the config says {} — to move it "
-                                                "deliberately run `squirrel volumes move {} {}`, or fix the config; "
-                                                "nothing was checked",
-                                                v.name, v.path, configured, v.name, configured));
+    if (auto why = path_disagreement(v, cfg.volume(v.name)->path))
+      throw Error(ErrorKind::refused, *why + "; nothing was checked");
   }
 }
 
