@@ -161,7 +161,9 @@ void check_target_root(const std::string& to, bool in_place) {
   std::error_code ec;
   if (std::filesystem::exists(to, ec) && !in_place && !std::filesystem::is_empty(to, ec))
     throw Error(ErrorKind::refused, fmt::format("{} is not empty — restore into an empty directory, or pass --in-place "
-                                                "(files in the way move to .squirrel-restore-history)", to));
+                                                "(files already correct are kept, so this also finishes an interrupted "
+                                                "restore; other files in the way move to .squirrel-restore-history)",
+                                                to));
 }
 
 Fd create_target_root(const std::string& to) {
