@@ -67,6 +67,7 @@ class Indexer {
   std::vector<store::Observation> batch_;
   std::vector<store::UnseenRow> unseen_;
   std::set<std::string> walked_;
+  bool had_files_ = false;      // the volume had file rows when the run began
   std::int64_t unstamped_ = 0;  // seen unchanged and not written: settle() stamps them
   // Folders listed in full -> names in them this walk did not observe (a
   // file error, or a row the listing lacked): what a partial walk may stamp.
@@ -109,6 +110,7 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   root_ = vol.root.get();
   volume_id_ = vol.row ? vol.row->id : 0;
   run_id_ = report.run_id;
+  had_files_ = volume_has_files();
   int workers = opts_.workers > 0 ? opts_.workers : default_workers();
   pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(256, 128 * workers));
   if (writes()) sink_ = std::make_unique<BatchSink>(store::open_peer_connection(db_), volume_id_, run_id_);
@@ -116,7 +118,7 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
     // A volume with no file rows has nothing to compare a stat with, and
     // every file gets hashed: the walk leaves regular files to the fstat
     // of the worker that opens them, one name lookup per file instead of two.
-    Walker walker(root_, 64, opts_.mode != IndexMode::index || volume_has_files());
+    Walker walker(root_, 64, opts_.mode != IndexMode::index || had_files_);
     while (auto dir = walker.next()) visit(*dir);
   }
   while (!pool_->idle()) drain(true);
@@ -148,13 +150,13 @@ void Indexer::visit(const WalkedDir& dir) {
 
 void Indexer::classify_files(const std::string& rel, const DirListing& listing) {
   std::map<std::string, store::LiveRow> live;
-  if (volume_id_)
+  if (had_files_)
     for (auto& row : store::live_rows_in_folder(db_, volume_id_, rel)) live.emplace(row.name, std::move(row));
   std::set<std::string> seen;
   for (const auto& e : listing.entries) {
     if (e.type == DirEntry::Type::special) report_->skipped_special += 1;
     if (e.type != DirEntry::Type::file || (rel.empty() && e.name == kMarkerName)) continue;
-    seen.insert(e.name);
+    if (!live.empty()) seen.insert(e.name);
     auto it = live.find(e.name);
     const store::LiveRow* lr = it == live.end() ? nullptr : &it->second;
     bool by_stat = e.stat_known && trusts_stat(lr, e.stat);

@@ -143,6 +143,13 @@ Stmt& Stmt::bind(int index, const Value& v) {
   return *this;
 }
 
+Stmt& Stmt::bind_bytes(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob64(stmt_, index, bytes.empty() ? "" : static_cast<const void*>(bytes.data()), bytes.size(),
+                               SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) db_->raise(rc, "bind");
+  return *this;
+}
+
 Stmt& Stmt::bind_all(const std::vector<Value>& values) {
   for (std::size_t i = 0; i < values.size(); ++i) bind(static_cast<int>(i + 1), values[i]);
   return *this;

@@ -37,6 +37,8 @@ class Stmt {
   Stmt& bind(int index, const char* v) { return bind(index, Value{std::string(v)}); }
   Stmt& bind(int index, std::nullopt_t) { return bind(index, Value{}); }
   Stmt& bind_all(const std::vector<Value>& values);
+  // A BLOB from bytes the caller holds: no Value, no vector in between.
+  Stmt& bind_bytes(int index, std::string_view bytes);
 
   bool step();  // true while a row is available
   void run();   // step to completion

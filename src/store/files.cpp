@@ -16,7 +16,7 @@ std::pair<std::string, std::string> split_path(const std::string& path) {
 
 namespace {
 
-Blob digest_blob(const Digest& d) { return Blob(d.begin(), d.end()); }
+std::string_view digest_bytes(const Digest& d) { return {reinterpret_cast<const char*>(d.data()), d.size()}; }
 
 // Prepared statements for one batch; a batch is one transaction.
 class BatchWriter {
@@ -62,14 +62,14 @@ class BatchWriter {
 // new content, which is what a first index mostly sees.
 std::int64_t BatchWriter::resolve_content(const Observation& o) {
   add_content_.reset();
-  add_content_.bind(1, Value{digest_blob(o.hash)})
+  add_content_.bind_bytes(1, digest_bytes(o.hash))
       .bind(2, o.size)
       .bind(3, prov_.origin_node_id ? Value{*prov_.origin_node_id} : Value{})
       .bind(4, prov_.origin_run_id ? Value{*prov_.origin_run_id} : Value{});
   add_content_.run();
   if (db_.changes() == 1) return db_.last_insert_id();
   content_.reset();
-  content_.bind(1, Value{digest_blob(o.hash)});
+  content_.bind_bytes(1, digest_bytes(o.hash));
   if (!content_.step()) throw Error(ErrorKind::internal, "content vanished between insert and lookup");
   if (content_.i64(1) != o.size)
     throw Error(ErrorKind::corrupt, fmt::format("content {} is recorded with {} bytes but {} has {} — the file "
@@ -80,7 +80,7 @@ std::int64_t BatchWriter::resolve_content(const Observation& o) {
 
 void BatchWriter::touch(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o) {
   touch_.reset();
-  touch_.bind(1, run_).bind(2, o.mtime_ns).bind(3, o.inode).bind(4, now_).bind(5, folder).bind(6, blob_of(name));
+  touch_.bind(1, run_).bind(2, o.mtime_ns).bind(3, o.inode).bind(4, now_).bind(5, folder).bind_bytes(6, name);
   touch_.bind(7, content);
   touch_.run();
 }
@@ -88,14 +88,14 @@ void BatchWriter::touch(std::int64_t folder, const std::string& name, std::int64
 void BatchWriter::revive_or_insert(std::int64_t folder, const std::string& name, std::int64_t content,
                                    const Observation& o) {
   exists_.reset();
-  exists_.bind(1, folder).bind(2, blob_of(name)).bind(3, content);
+  exists_.bind(1, folder).bind_bytes(2, name).bind(3, content);
   if (exists_.step()) return touch(folder, name, content, o);  // a revert revives the old row
   insert_row(folder, name, content, o);
 }
 
 void BatchWriter::insert_row(std::int64_t folder, const std::string& name, std::int64_t content, const Observation& o) {
   insert_.reset();
-  insert_.bind(1, folder).bind(2, blob_of(name)).bind(3, content).bind(4, o.mtime_ns).bind(5, o.inode);
+  insert_.bind(1, folder).bind_bytes(2, name).bind(3, content).bind(4, o.mtime_ns).bind(5, o.inode);
   insert_.bind(6, run_).bind(7, now_);
   insert_.run();
 }
@@ -111,7 +111,7 @@ Change BatchWriter::apply(const Observation& o) {
     return Change::added;
   }
   live_.reset();
-  live_.bind(1, folder).bind(2, blob_of(name));
+  live_.bind(1, folder).bind_bytes(2, name);
   std::optional<std::int64_t> live_content;
   std::string live_status;
   if (live_.step()) {
@@ -132,7 +132,7 @@ Change BatchWriter::apply(const Observation& o) {
   }
   if (live_content) {
     supersede_.reset();
-    supersede_.bind(1, run_).bind(2, folder).bind(3, blob_of(name));
+    supersede_.bind(1, run_).bind(2, folder).bind_bytes(3, name);
     supersede_.run();
   }
   revive_or_insert(folder, name, content, o);
