@@ -35,12 +35,9 @@ bool declared(const Config& cfg, const std::string& name) {
           "declare it under [destinations] or [nodes], or fix the name");
 }
 
-// A list of declared destination or node names, each named once; `check`
-// may refuse an item for reasons of its own.
-template <class Check>
-std::vector<std::string> parse_target_list(Section& s, const Config& cfg, std::string_view key, Check&& check) {
+std::vector<std::string> parse_sync_to(Section& s, const Config& cfg) {
   std::vector<std::string> names;
-  auto list = s.string_list(key);
+  auto list = s.string_list("sync_to");
   if (!list) return names;
   std::set<std::string> seen;
   for (auto& item : *list) {
@@ -48,26 +45,31 @@ std::vector<std::string> parse_target_list(Section& s, const Config& cfg, std::s
     if (!seen.insert(item.value).second)
       fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
               "remove the duplicate");
-    check(item);
     names.push_back(std::move(item.value));
   }
   return names;
 }
 
-std::vector<std::string> parse_sync_to(Section& s, const Config& cfg) {
-  return parse_target_list(s, cfg, "sync_to", [](const Section::ListItem&) {});
-}
-
 // Naming a target that can never prove content would make the volume
 // silently un-offloadable, so it is refused here rather than at offload time.
 std::vector<std::string> parse_offload_requires(Section& s, const Config& cfg) {
-  return parse_target_list(s, cfg, "offload_requires", [&](const Section::ListItem& item) {
+  std::vector<std::string> names;
+  auto list = s.string_list("offload_requires");
+  if (!list) return names;
+  std::set<std::string> seen;
+  for (auto& item : *list) {
+    if (!declared(cfg, item.value)) undeclared(s, item);
+    if (!seen.insert(item.value).second)
+      fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
+              "remove the duplicate");
     const Destination* dest = cfg.destination(item.value);
     if (dest && !dest->can_ever_gate_offload())
       fail_at(s.file(), item.line, item.key_path,
               fmt::format("{} is a mirror behind crypt, which can never prove file content", quote_text(item.value)),
               "remove it from offload_requires or give that destination layout = \"content-addressed\" or \"packed\"");
-  });
+    names.push_back(std::move(item.value));
+  }
+  return names;
 }
 
 std::optional<std::int64_t> parse_evidence_age(Section& s, std::optional<std::int64_t> fallback) {
