@@ -39,7 +39,6 @@ class Indexer {
  private:
   bool writes() const { return opts_.mode == IndexMode::index && !opts_.dry_run; }
   bool trusts_stat(const store::LiveRow* live, const FileStat& st) const;
-  bool volume_has_files() const;
   void visit(const WalkedDir& dir);
   void classify_files(const std::string& rel, const DirListing& listing);
   void submit(HashJob job, const store::LiveRow* live);
@@ -92,14 +91,6 @@ void Indexer::file_error(const std::string& path, const std::string& msg) {
 }
 
 // Shallow index and the default audit judge a present row by size + mtime.
-bool Indexer::volume_has_files() const {
-  if (!volume_id_) return false;
-  return db_.query_i64("SELECT EXISTS (SELECT 1 FROM files WHERE folder_id IN (SELECT id FROM folders WHERE "
-                       "volume_id = ?))",
-                       {store::Value{volume_id_}})
-             .value_or(1) != 0;
-}
-
 bool Indexer::trusts_stat(const store::LiveRow* live, const FileStat& st) const {
   bool by_stat = opts_.mode == IndexMode::audit || (opts_.mode == IndexMode::index && opts_.shallow);
   return by_stat && live && live->status == "present" && live->size == st.size && live->mtime_ns == st.mtime_ns;
@@ -110,7 +101,7 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   root_ = vol.root.get();
   volume_id_ = vol.row ? vol.row->id : 0;
   run_id_ = report.run_id;
-  had_files_ = volume_has_files();
+  had_files_ = volume_id_ && store::volume_has_files(db_, volume_id_);
   int workers = opts_.workers > 0 ? opts_.workers : default_workers();
   pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(256, 128 * workers));
   if (writes()) sink_ = std::make_unique<BatchSink>(store::open_peer_connection(db_), volume_id_, run_id_);

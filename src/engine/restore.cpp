@@ -94,13 +94,6 @@ void find_other_copies(store::Db& db, std::int64_t volume_id, const std::string&
   }
 }
 
-bool has_index(store::Db& db, std::int64_t volume_id) {
-  return db.query_i64("SELECT EXISTS (SELECT 1 FROM files f JOIN folders d ON d.id = f.folder_id WHERE d.volume_id "
-                      "= ?)",
-                      {store::Value{volume_id}})
-             .value_or(0) != 0;
-}
-
 bool matches(const std::string& path, const std::vector<std::string>& sels) {
   if (sels.empty()) return true;
   return std::any_of(sels.begin(), sels.end(), [&](const std::string& s) {
@@ -373,7 +366,7 @@ RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std
     throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})", escape_for_display(volume),
                                                   cfg.file.string()));
   auto row = store::find_volume(db, volume);
-  if (row && has_index(db, row->id)) return restore_indexed(cfg, db, volume, opts, listener);
+  if (row && store::volume_has_files(db, row->id)) return restore_indexed(cfg, db, volume, opts, listener);
   return restore_without_index(cfg, db, volume, opts, listener);
 }
 

@@ -198,4 +198,12 @@ void mark_offloaded(Db& db, std::int64_t volume_id, const std::string& path, std
   tx.commit();
 }
 
+bool volume_has_files(Db& db, std::int64_t volume_id) {
+  return db
+             .query_i64("SELECT EXISTS (SELECT 1 FROM files WHERE folder_id IN (SELECT id FROM folders WHERE "
+                        "volume_id = ?))",
+                        {Value{volume_id}})
+             .value_or(0) != 0;
+}
+
 }  // namespace sq::store

@@ -47,6 +47,9 @@ struct BatchCounts {
   std::int64_t added = 0, modified = 0, unchanged = 0;
 };
 
+// Whether the volume has any file rows at all (in any status).
+bool volume_has_files(Db& db, std::int64_t volume_id);
+
 // Applies many observations in one transaction (all or nothing).
 BatchCounts apply_index_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
                               const std::vector<Observation>& entries, const Provenance& prov = {});
