@@ -22,39 +22,56 @@ secs() { echo "$2 - $1" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 median() { sort -n | sed -n 2p; }
 
+# Leftovers of an earlier bench run are deleted first, then the disk gets
+# a minute: ext4 steers inode allocation around recently freed inodes, which
+# slows whoever creates files next.
+if [ -d "$W" ]; then rm -rf "$W"; sync; sleep 60; fi
+mkdir -p "$W"
+
+config() {  # name volume-path -> a config whose index is $W/<name>/index.db
+  mkdir -p "$W/$1"
+  printf 'db = "%s/index.db"\n[backups]\nenabled = false\n[volumes.v]\npath = "%s"\nsync_to = ["d"]\noffload_requires = ["d"]\n[destinations.d]\ntype = "local"\nroot = "%s/dest"\n' \
+    "$W/$1" "$2" "$W/$1" > "$W/$1/config.toml"
+}
 setup() {  # name tree -> fresh work dir with a copy of the tree, config, index
-  rm -rf "$W/$1"; mkdir -p "$W/$1"
+  config "$1" "$W/$1/vol"
   cp -a "$OUT/$2" "$W/$1/vol"; rm -f "$W/$1/vol/.squirrel-volume" "$W/$1/vol/.done"
-  printf 'db = "%s/index.db"\n[backups]\nenabled = false\n[volumes.v]\npath = "%s/vol"\nsync_to = ["d"]\noffload_requires = ["d"]\n[destinations.d]\ntype = "local"\nroot = "%s/dest"\n' \
-    "$W/$1" "$W/$1" "$W/$1" > "$W/$1/config.toml"
   "$BIN" --config "$W/$1/config.toml" index v >/dev/null
 }
 sq() { local n=$1; shift; "$BIN" --config "$W/$n/config.toml" "$@" >/dev/null; }
 
-# Deleting a tree and at once creating another costs the creator extra on
-# ext4 (inode allocation steps around recently freed inodes for a few
-# seconds), so every timed run starts after the deletions have settled,
-# squirrel's and the baseline's alike.
 settle() { sync; sleep 6; }
 # Each comparison runs squirrel and its baseline alternately, 3 times each,
 # so both see the same machine; the medians are kept in $W/t_<name>_{sq,base}.
 interleave() {  # name squirrel-fn baseline-fn
   : > "$W/t_$1_sq"; : > "$W/t_$1_base"
-  for _ in 1 2 3; do "$2" >> "$W/t_$1_sq"; "$3" >> "$W/t_$1_base"; done
+  for k in 1 2 3; do RUN=$k "$2" >> "$W/t_$1_sq"; RUN=$k "$3" >> "$W/t_$1_base"; done
 }
 med() { median < "$W/t_$1"; }
 
+# The sync comparisons delete nothing until they are done: every squirrel
+# run syncs a volume of its own (the tree, copied once per tree and indexed
+# once) into a new destination, every baseline copies into a new directory.
+prepare_sync() {  # tree: the volume every sync of it reads, indexed once
+  config "idx$TREE" "$W/src$TREE"
+  cp -a "$OUT/$TREE" "$W/src$TREE"; rm -f "$W/src$TREE/.squirrel-volume" "$W/src$TREE/.done"
+  sq "idx$TREE" index v
+}
 sync_run() {  # tree: a first sync into a fresh destination
-  setup s "$TREE"; settle; local a; a=$(now); sq s sync v --init; local b; b=$(now); secs "$a" "$b"
+  local n="sync$TREE$RUN"
+  config "$n" "$W/src$TREE"; cp "$W/idx$TREE/index.db" "$W/$n/index.db"; settle
+  local a; a=$(now); sq "$n" sync v --init; local b; b=$(now); secs "$a" "$b"
 }
 pipeline_run() {  # tree: cp -a + sync + b3sum of the copy
-  rm -rf "$W/cp"; settle; local a; a=$(now)
-  cp -a "$OUT/$TREE" "$W/cp" && sync && find "$W/cp" -type f -print0 | xargs -0 -n 1000 b3sum >/dev/null
+  local d="$W/cp$TREE$RUN"; settle; local a; a=$(now)
+  cp -a "$OUT/$TREE" "$d" && sync && find "$d" -type f -print0 | xargs -0 -n 1000 b3sum >/dev/null
   local b; b=$(now); secs "$a" "$b"
 }
+TREE=L prepare_sync; TREE=S prepare_sync
 TREE=L interleave syncL sync_run pipeline_run
 TREE=S interleave syncS sync_run pipeline_run
 tL=$(med syncL_sq); pL=$(med syncL_base); tS=$(med syncS_sq); pS=$(med syncS_base)
+rm -rf "$W"/sync?? "$W"/cp?? "$W"/src? "$W"/idx?; sync  # what follows creates few files
 
 setup r S; sq r sync v --init
 rm -rf "$W/rs"; rsync -a "$OUT/S/" "$W/rs/"
@@ -64,20 +81,20 @@ interleave resync resync_run rsync_run
 tR=$(med resync_sq); pR=$(med resync_base)
 tStatus=$(for _ in 1 2 3; do a=$(now); "$BIN" --config "$W/r/config.toml" status v >/dev/null || true; b=$(now); secs "$a" "$b"; done | median)
 
-offload_run() { setup o S; sq o sync v --init; settle; local a; a=$(now); sq o offload v .; local b; b=$(now); secs "$a" "$b"; }
+offload_run() { setup "o$RUN" S; sq "o$RUN" sync v --init; settle; local a; a=$(now); sq "o$RUN" offload v .; local b; b=$(now); secs "$a" "$b"; }
 rm_run() {
-  rm -rf "$W/rm"; cp -a "$OUT/S" "$W/rm"; settle; local a; a=$(now)
-  find "$W/rm" -type f -print0 | xargs -0 -n 1000 b3sum >/dev/null; find "$W/rm" -type f -delete
+  local d="$W/rm$RUN"; cp -a "$OUT/S" "$d"; settle; local a; a=$(now)
+  find "$d" -type f -print0 | xargs -0 -n 1000 b3sum >/dev/null; find "$d" -type f -delete
   local b; b=$(now); secs "$a" "$b"
 }
 interleave offload offload_run rm_run
 tO=$(med offload_sq); pO=$(med offload_base)
 
 setup l L; sq l sync v --init
-restore_run() { rm -rf "$W/l/out"; settle; local a; a=$(now); sq l restore v --to "$W/l/out"; local b; b=$(now); secs "$a" "$b"; }
+restore_run() { settle; local a; a=$(now); sq l restore v --to "$W/l/out$RUN"; local b; b=$(now); secs "$a" "$b"; }
 cp_run() {
-  rm -rf "$W/l/cpout"; settle; local a; a=$(now)
-  cp -a "$W/l/dest/v" "$W/l/cpout" && b3sum "$W"/l/cpout/*.bin >/dev/null
+  local d="$W/l/cpout$RUN"; settle; local a; a=$(now)
+  cp -a "$W/l/dest/v" "$d" && b3sum "$d"/*.bin >/dev/null
   local b; b=$(now); secs "$a" "$b"
 }
 interleave restore restore_run cp_run
@@ -94,3 +111,4 @@ printf '%-40s %8ss %9s %7s %s\n' "status, 100k-file volume" "$tStatus" "-" "-" "
 for n in syncL syncS resync offload restore; do
   echo "runs $n: squirrel $(tr '\n' ' ' < "$W/t_${n}_sq")| baseline $(tr '\n' ' ' < "$W/t_${n}_base")"
 done
+rm -rf "$W"  # the trees copied for the runs (tens of GiB); the source trees stay

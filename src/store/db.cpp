@@ -72,10 +72,45 @@ Db Db::open(const std::filesystem::path& path, OpenOptions opts) {
   return db;
 }
 
-Db::Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
+Db::Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)), idle_(std::move(o.idle_)) {
+  o.db_ = nullptr;
+  o.idle_.clear();
+}
 
 Db::~Db() {
+  for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
   if (db_) sqlite3_close_v2(db_);
+}
+
+namespace {
+// Statements built with a varying number of placeholders have many texts;
+// past this many idle ones, a returned statement is finalized instead.
+constexpr std::size_t kMaxIdleStatements = 128;
+}  // namespace
+
+sqlite3_stmt* Db::take_prepared(std::string_view sql) {
+  auto it = idle_.find(std::string(sql));
+  if (it != idle_.end()) {
+    sqlite3_stmt* stmt = it->second;
+    idle_.erase(it);
+    return stmt;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) raise(rc, sql.substr(0, 60));
+  return stmt;
+}
+
+// A statement goes back reset (so it holds no read transaction open) and
+// with its bindings cleared (so no value leaks into its next use).
+void Db::give_back(std::string sql, sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (idle_.size() >= kMaxIdleStatements) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  idle_.emplace(std::move(sql), stmt);
 }
 
 void Db::exec(std::string_view sql) {
@@ -115,15 +150,12 @@ void Db::execute(std::string_view sql, const std::vector<Value>& args) {
   st.run();
 }
 
-Stmt::Stmt(Db& db, std::string_view sql) : db_(&db) {
-  int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
-  if (rc != SQLITE_OK) db.raise(rc, sql.substr(0, 60));
-}
+Stmt::Stmt(Db& db, std::string_view sql) : db_(&db), stmt_(db.take_prepared(sql)), sql_(sql) {}
 
-Stmt::Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+Stmt::Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_), sql_(std::move(o.sql_)) { o.stmt_ = nullptr; }
 
 Stmt::~Stmt() {
-  if (stmt_) sqlite3_finalize(stmt_);
+  if (stmt_) db_->give_back(std::move(sql_), stmt_);
 }
 
 Stmt& Stmt::bind(int index, const Value& v) {

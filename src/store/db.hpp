@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -62,6 +63,7 @@ class Stmt {
  private:
   Db* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;  // the cache key this statement goes back under
 };
 
 struct OpenOptions {
@@ -92,9 +94,16 @@ class Db {
   bool in_transaction() const;
 
  private:
+  friend class Stmt;
   Db() = default;
+  // Prepared statements are kept for reuse: the sync and index loops run
+  // the same few statements per file, and preparing one costs more than
+  // running it. A Stmt takes an idle one with its SQL text, or prepares.
+  sqlite3_stmt* take_prepared(std::string_view sql);
+  void give_back(std::string sql, sqlite3_stmt* stmt);
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle_;
 };
 
 // RAII write transaction: BEGIN IMMEDIATE on construction, ROLLBACK unless

@@ -111,6 +111,60 @@ class StoreSchema : public ::testing::Test {
 
 }  // namespace
 
+// ---- reused prepared statements -----------------------------------------
+
+TEST(StoreStatements, AReusedStatementStartsWithNoBindings) {
+  test::TempDir dir;
+  auto db = Db::open(dir.path() / "t.db");
+  {
+    Stmt st(db, "SELECT ?1");
+    st.bind(1, std::int64_t{42});
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.i64(0), 42);
+  }
+  Stmt again(db, "SELECT ?1");
+  ASSERT_TRUE(again.step());
+  EXPECT_TRUE(again.is_null(0)) << "a value bound for an earlier use leaked into the next";
+}
+
+TEST(StoreStatements, AStatementLeftMidIterationStartsOverAndHoldsNoReadLock) {
+  test::TempDir dir;
+  auto db = Db::open(dir.path() / "t.db");
+  db.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1), (2), (3)");
+  const char* sql = "SELECT x FROM t ORDER BY x";
+  {
+    Stmt st(db, sql);
+    ASSERT_TRUE(st.step());
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.i64(0), 2);
+  }
+  // A statement still mid-iteration would pin the WAL: a truncating
+  // checkpoint from another connection could not finish.
+  auto writer = Db::open(dir.path() / "t.db");
+  writer.exec("INSERT INTO t VALUES (4)");
+  auto busy = writer.query_rows("PRAGMA wal_checkpoint(TRUNCATE)");
+  EXPECT_EQ(std::get<std::int64_t>(busy.at(0).at(0)), 0) << "a reader still held the database";
+  Stmt again(db, sql);
+  ASSERT_TRUE(again.step());
+  EXPECT_EQ(again.i64(0), 1) << "the reused statement did not start from the first row";
+}
+
+TEST(StoreStatements, TheSameTextCanRunNestedAndManyTextsStayCorrect) {
+  test::TempDir dir;
+  auto db = Db::open(dir.path() / "t.db");
+  db.exec("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1), (2)");
+  std::int64_t pairs = 0;
+  Stmt outer(db, "SELECT x FROM t");
+  while (outer.step()) {
+    Stmt inner(db, "SELECT x FROM t");
+    while (inner.step()) pairs += outer.i64(0) * 10 + inner.i64(0);
+  }
+  EXPECT_EQ(pairs, 11 + 12 + 21 + 22);
+  for (int round = 0; round < 2; ++round)
+    for (int i = 0; i < 300; ++i)  // more texts than are kept idle
+      EXPECT_EQ(db.query_i64(fmt::format("SELECT {} + ?", i), {Value{std::int64_t{round}}}), i + round);
+}
+
 // ---- connection contract -------------------------------------------------
 
 TEST(StoreOpen, FixedPragmasAreInForceOnEveryOpen) {

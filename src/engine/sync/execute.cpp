@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -113,10 +114,14 @@ void read_back_one(Push& p, Item& it) {
   it.from_medium = rb.from_medium;
 }
 
+// A direct read mostly waits for the device and costs little CPU, so more
+// of them are kept in flight than stagings.
+constexpr std::size_t kReadBacksPerStaging = 4;
+
 // A copy hashed from the page cache proves less than one read from the
 // device: one such copy makes the whole push claim the weaker method.
 void read_back(Push& p, std::vector<Item>& items) {
-  in_flight(p, items, p.opts.in_flight, [&](Item& it) { read_back_one(p, it); });
+  in_flight(p, items, p.opts.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
   for (const auto& it : items)
     if (it.ok && !it.from_medium) p.all_read_back = false;
 }
@@ -208,12 +213,19 @@ std::optional<LiveRow> live_row_at(Push& p, const std::string& path) {
 // A file or link where a parent directory must go is moved aside. A file
 // squirrel recorded there (the source turned that file into a directory)
 // is displaced like any recorded version, so its row follows its bytes.
-void clear_parents(Push& p, const std::string& path, std::vector<std::int64_t>& displacing) {
+// `directories` holds the prefixes this batch already found to be
+// directories; nothing the batch does turns one into something else.
+void clear_parents(Push& p, const std::string& path, std::vector<std::int64_t>& displacing,
+                   std::set<std::string>& directories) {
   for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
     std::string prefix = path.substr(0, slash);
+    if (directories.count(prefix)) continue;
     auto st = p.t->stat(p.in_volume(prefix));
     if (st.type == dest::EntryType::none) return;
-    if (st.type == dest::EntryType::directory) continue;
+    if (st.type == dest::EntryType::directory) {
+      directories.insert(std::move(prefix));
+      continue;
+    }
     auto row = live_row_at(p, prefix);
     if (row && st.type == dest::EntryType::file && st.size == row->size && st.mtime_ns == row->mtime_ns) {
       store::transition(p.db(), {row->id}, "live", "displacing", p.run_id);
@@ -257,10 +269,11 @@ void displace_target(Push& p, const PlannedWrite& w, std::vector<std::int64_t>& 
 
 void displace(Push& p, std::vector<Item>& items) {
   std::vector<std::int64_t> displacing;
+  std::set<std::string> directories;
   for (auto& it : items) {
     if (!it.ok) continue;
     try {
-      clear_parents(p, it.w->path, displacing);
+      clear_parents(p, it.w->path, displacing, directories);
       displace_target(p, *it.w, displacing);
     } catch (const Error& e) {
       drop(p, it, e.what());
@@ -289,16 +302,12 @@ void commit(Push& p, std::vector<Item>& items) {
     committing.push_back(&it);
   }
   auto ids = store::begin_commits(p.db(), p.dest(), p.volume_id(), p.run_id, intents);
-  std::vector<std::int64_t> landed;
-  for (std::size_t i = 0; i < committing.size(); ++i) {
-    try {
-      p.t->rename(p.staging_for(committing[i]->w->path, p.run_id), p.in_volume(committing[i]->w->path));
-      landed.push_back(ids[i]);
-    } catch (const Error& e) {
-      store::mark_lost(p.db(), {ids[i]});
-      drop(p, *committing[i], e.what());
-    }
-  }
+  in_flight(p, items, p.opts.in_flight,
+            [&](Item& it) { p.t->rename(p.staging_for(it.w->path, p.run_id), p.in_volume(it.w->path)); });
+  // A rename that failed leaves its row pointing at bytes that are not there.
+  std::vector<std::int64_t> landed, lost;
+  for (std::size_t i = 0; i < committing.size(); ++i) (committing[i]->ok ? landed : lost).push_back(ids[i]);
+  store::mark_lost(p.db(), lost);
   p.t->flush();
   store::transition(p.db(), landed, "committing", "live");
   for (auto* it : committing) {

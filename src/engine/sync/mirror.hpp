@@ -34,8 +34,9 @@ struct SyncOptions {
   bool init = false;
   std::size_t batch_files = 1024;
   std::int64_t batch_bytes = 256LL << 20;
-  // Paths staged and read back at once: one waits for the device while
-  // another is hashed. 1 keeps the transport calls in a fixed order.
+  // Paths staged or renamed into place at once: one waits for the device
+  // while another is hashed (read-backs, which mostly wait, run four times
+  // as many). 1 keeps the transport calls in a fixed order.
   std::size_t in_flight = 4;
   TransportFactory transport;  // default: the local transport
 };
