@@ -75,9 +75,22 @@ void check_header(const std::filesystem::path& path) {
 // file header, and migrating would add tables. An SQLite file without our
 // version table but with objects belongs to another program; a version
 // newer than the registry belongs to a newer squirrel. Both stay untouched.
+// Both questions are asked in one read transaction: another process may
+// be creating the schema of a brand-new database meanwhile, and between two
+// separate reads its tables would appear without its version yet.
 void refuse_foreign_or_newer(Db& db, const std::vector<Migration>& registry) {
-  int version = schema_version(db);
-  if (version == 0 && db.query_i64("SELECT count(*) FROM sqlite_master").value_or(0) > 0)
+  db.exec("BEGIN");
+  int version = 0;
+  std::int64_t objects = 0;
+  try {
+    version = schema_version(db);
+    objects = db.query_i64("SELECT count(*) FROM sqlite_master").value_or(0);
+  } catch (...) {
+    db.exec("ROLLBACK");
+    throw;
+  }
+  db.exec("COMMIT");
+  if (version == 0 && objects > 0)
     throw Error(ErrorKind::corrupt, fmt::format("{} is not a squirrel database (an SQLite file of another program) — "
                                                 "check --db or the config's db key",
                                                 db.path().string()));
