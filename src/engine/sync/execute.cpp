@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -53,9 +54,9 @@ void report_trouble(Push& p, Item& it) {
 
 // Runs `step` on every item still ok, with up to `width` items in flight.
 // A step touches only its item and the transport (which is thread-safe);
-// what it found is reported here, in plan order, on the driver thread.
+// what it found stays in the item until report_all().
 template <class Step>
-void in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
+void run_in_flight(std::vector<Item>& items, std::size_t width, Step step) {
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i; (i = next++) < items.size();) {
@@ -75,9 +76,20 @@ void in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) 
   for (std::size_t t = 1; t < std::min(width, items.size()); ++t) helpers.emplace_back(worker);
   worker();
   for (auto& h : helpers) h.join();
+}
+
+// Reports what the steps found, in plan order, on the driver thread; a
+// simulated crash in any step ends the push here.
+void report_all(Push& p, std::vector<Item>& items) {
   for (auto& it : items)
     if (it.fatal) std::rethrow_exception(it.fatal);
   for (auto& it : items) report_trouble(p, it);
+}
+
+template <class Step>
+void in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
+  run_in_flight(items, width, step);
+  report_all(p, items);
 }
 
 void stage_one(Push& p, Item& it) {
@@ -97,8 +109,13 @@ void stage_one(Push& p, Item& it) {
   if (put.bytes != w.size || put.hash != w.hash) it.trouble = Item::Trouble::drift;
 }
 
+// Streams the batch into staging; finish_stage() reports and flushes.
 void stage(Push& p, std::vector<Item>& items) {
-  in_flight(p, items, p.opts.in_flight, [&](Item& it) { stage_one(p, it); });
+  run_in_flight(items, p.opts.in_flight, [&](Item& it) { stage_one(p, it); });
+}
+
+void finish_stage(Push& p, std::vector<Item>& items) {
+  report_all(p, items);
   p.t->flush();
 }
 
@@ -322,23 +339,67 @@ void commit(Push& p, std::vector<Item>& items) {
 
 }  // namespace
 
+namespace {
+
+std::vector<Item> next_batch(const Push& p, const Plan& plan, std::size_t& i) {
+  std::vector<Item> batch;
+  std::int64_t bytes = 0;
+  while (i < plan.writes.size() && batch.size() < p.opts.batch_files && (batch.empty() || bytes < p.opts.batch_bytes)) {
+    bytes += plan.writes[i].size;
+    Item item;
+    item.w = &plan.writes[i++];
+    batch.push_back(std::move(item));
+  }
+  return batch;
+}
+
+// Stages `batch` on a thread of its own while the driver finishes the
+// previous batch. The stage touches only its items and the transport,
+// never the database; the driver reports what it found once it joins.
+class StageAhead {
+ public:
+  // `batch` is not empty: a failure outside the steps lands in its first item.
+  StageAhead(Push& p, std::vector<Item>& batch)
+      : thread_([&p, &batch] {
+          try {
+            stage(p, batch);
+          } catch (...) {
+            batch.front().fatal = std::current_exception();
+          }
+        }) {}
+  ~StageAhead() { thread_.join(); }
+  StageAhead(const StageAhead&) = delete;
+  StageAhead& operator=(const StageAhead&) = delete;
+
+ private:
+  std::thread thread_;
+};
+
+}  // namespace
+
+// With more than one path in flight, staging the next batch overlaps the
+// read-back, displacing and committing of this one: staging is mostly CPU
+// and the read-back mostly waits for the device. With one in flight every
+// step runs in order, so the transport calls come in a fixed order.
 void execute_plan(Push& p, const Plan& plan) {
   p.files_total = static_cast<std::int64_t>(plan.writes.size());
   p.bytes_total = plan.bytes;
   std::size_t i = 0;
-  while (i < plan.writes.size()) {
-    std::vector<Item> batch;
-    std::int64_t bytes = 0;
-    while (i < plan.writes.size() && batch.size() < p.opts.batch_files && (batch.empty() || bytes < p.opts.batch_bytes)) {
-      bytes += plan.writes[i].size;
-      Item item;
-      item.w = &plan.writes[i++];
-      batch.push_back(std::move(item));
+  bool overlap = p.opts.in_flight > 1;
+  std::vector<Item> batch = next_batch(p, plan, i);
+  stage(p, batch);
+  while (!batch.empty()) {
+    finish_stage(p, batch);
+    std::vector<Item> next = next_batch(p, plan, i);
+    {
+      std::optional<StageAhead> ahead;
+      if (overlap && !next.empty()) ahead.emplace(p, next);
+      read_back(p, batch);
+      displace(p, batch);
+      commit(p, batch);
     }
-    stage(p, batch);
-    read_back(p, batch);
-    displace(p, batch);
-    commit(p, batch);
+    if (!overlap) stage(p, next);
+    batch = std::move(next);
   }
 }
 
