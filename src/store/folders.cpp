@@ -55,6 +55,7 @@ std::optional<std::int64_t> FolderTree::find(const std::string& path) {
   find_.bind(1, volume_id_).bind(2, blob_of(path));
   if (!find_.step()) return std::nullopt;
   auto id = find_.i64(0);
+  find_.reset();  // not left on a row: that would block the checkpoint after the caller's commit
   cache_[path] = id;
   return id;
 }
@@ -113,6 +114,7 @@ void FolderTree::recompute(const std::set<std::int64_t>& folder_ids, std::int64_
       closure[*cur] = as_string(parent_.blob(1));
       cur = parent_.opt_i64(0);
     }
+    parent_.reset();
   }
   std::vector<std::pair<std::int64_t, std::string>> order(closure.begin(), closure.end());
   std::stable_sort(order.begin(), order.end(),
