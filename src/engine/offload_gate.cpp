@@ -51,7 +51,9 @@ OffloadGate::OffloadGate(store::Db& db, std::int64_t volume_id, std::vector<std:
 bool OffloadGate::fingerprint_backs(const std::string& target, std::int64_t content_id) {
   fingerprint_.reset();
   fingerprint_.bind(1, target).bind(2, content_id);
-  return fingerprint_.step();
+  bool backed = fingerprint_.step();
+  fingerprint_.reset();  // not left on a row: the gate lives across the offload's commits
+  return backed;
 }
 
 std::optional<GateRefusal> OffloadGate::judge_target(const std::string& name, const Target& t, const GateFile& f) {
