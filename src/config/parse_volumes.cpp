@@ -35,16 +35,21 @@ bool declared(const Config& cfg, const std::string& name) {
           "declare it under [destinations] or [nodes], or fix the name");
 }
 
+// A target list names declared destinations or nodes, each once.
+void check_target(const Section& s, const Config& cfg, const Section::ListItem& item, std::set<std::string>& seen) {
+  if (!declared(cfg, item.value)) undeclared(s, item);
+  if (!seen.insert(item.value).second)
+    fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
+            "remove the duplicate");
+}
+
 std::vector<std::string> parse_sync_to(Section& s, const Config& cfg) {
   std::vector<std::string> names;
   auto list = s.string_list("sync_to");
   if (!list) return names;
   std::set<std::string> seen;
   for (auto& item : *list) {
-    if (!declared(cfg, item.value)) undeclared(s, item);
-    if (!seen.insert(item.value).second)
-      fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
-              "remove the duplicate");
+    check_target(s, cfg, item, seen);
     names.push_back(std::move(item.value));
   }
   return names;
@@ -58,10 +63,7 @@ std::vector<std::string> parse_offload_requires(Section& s, const Config& cfg) {
   if (!list) return names;
   std::set<std::string> seen;
   for (auto& item : *list) {
-    if (!declared(cfg, item.value)) undeclared(s, item);
-    if (!seen.insert(item.value).second)
-      fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
-              "remove the duplicate");
+    check_target(s, cfg, item, seen);
     const Destination* dest = cfg.destination(item.value);
     if (dest && !dest->can_ever_gate_offload())
       fail_at(s.file(), item.line, item.key_path,
