@@ -139,10 +139,11 @@ void set_mtime(int fd, std::int64_t mtime_ns, const std::string& name) {
 
 // Checks that an opened name is a regular file and makes the descriptor
 // blocking again (it was opened O_NONBLOCK so a FIFO cannot hang the open).
-Fd require_regular(int fd, const char* what, const std::string& name) {
+Fd require_regular(int fd, const char* what, const std::string& name, struct stat* out = nullptr) {
   Fd file(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail_on(errno, what, name);
+  if (out) *out = st;
   if (!S_ISREG(st.st_mode)) fail_on(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, what, name);
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) fail_on(errno, what, name);
@@ -237,7 +238,7 @@ class LocalTransport final : public Transport {
   Fd make_dirs(const std::string& rel, const char* what, const std::string& name);
   int create_component(int parent, const std::string& component);
   PutResult copy_into(int fd, const ReadFn& read, const std::string& name);
-  std::optional<ReadBack> hash_direct(int fd, const std::string& name);
+  std::optional<ReadBack> hash_direct(int fd, struct stat st, const std::string& name);
   ReadBack hash_buffered(const std::string& name);
   void mark_dirty(int dir);
   void keep_pending(Fd file);
@@ -258,6 +259,10 @@ class LocalTransport final : public Transport {
   std::optional<dev_t> root_dev_;
   std::size_t unsynced_on_root_ = 0;
   bool covered_by_syncfs(int fd, const struct stat* known = nullptr);
+  bool counted_on_root(int fd) {
+    std::lock_guard lock(mu_);
+    return covered_by_syncfs(fd);
+  }
 };
 
 // Counts the descriptor as covered by the next syncfs() when it lives on
@@ -423,6 +428,9 @@ PutResult LocalTransport::put(const std::string& name, const ReadFn& read, std::
   // batch's flush, which writes neighbours back as one large request
   // instead of one device request per small file.
   if (!root_dev_ || result.bytes >= kEarlyWritebackBytes) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  // A file lives on its directory's filesystem: one look at the file
+  // tells whether the next syncfs() covers both.
+  if (counted_on_root(fd)) return result;
   mark_dirty(dir.get());
   keep_pending(std::move(file));
   return result;
@@ -446,9 +454,7 @@ std::size_t direct_request(std::int64_t size, std::int64_t done) {
 }
 
 // Reads through O_DIRECT; nullopt when the filesystem refuses direct reads.
-std::optional<ReadBack> LocalTransport::hash_direct(int fd, const std::string& name) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) fail_on(errno, "cannot read back", name);
+std::optional<ReadBack> LocalTransport::hash_direct(int fd, struct stat st, const std::string& name) {
   // Sized to the file: a small file's read-back need not map a megabyte.
   std::size_t capacity = std::max(direct_request(st.st_size, 0), kDirectAlign);
   std::unique_ptr<char, FreeDeleter> buf(static_cast<char*>(std::aligned_alloc(kDirectAlign, capacity)));
@@ -502,8 +508,9 @@ ReadBack LocalTransport::read_back(const std::string& name) {
   int raw = open_beneath(root_.get(), name, O_RDONLY | O_DIRECT | O_NONBLOCK | O_NOCTTY);
   if (raw == -EINVAL) return hash_buffered(name);
   if (raw < 0) fail_on(-raw, "cannot read back", name);
-  Fd fd = require_regular(raw, "cannot read back", name);
-  if (auto direct = hash_direct(fd.get(), name)) return *direct;
+  struct stat st {};
+  Fd fd = require_regular(raw, "cannot read back", name, &st);
+  if (auto direct = hash_direct(fd.get(), st, name)) return *direct;
   return hash_buffered(name);
 }
 
@@ -522,6 +529,7 @@ void LocalTransport::rename(const std::string& from, const std::string& to) {
   Fd to_dir = make_dirs(to_parent, "cannot rename to", to);
   if (int err = rename_no_replace(from_dir.get(), from_last, to_dir.get(), to_last))
     fail_on(err, "cannot rename to", to);
+  if (counted_on_root(to_dir.get())) return;  // a rename never crosses filesystems
   mark_dirty(from_dir.get());
   mark_dirty(to_dir.get());
 }
