@@ -88,8 +88,8 @@ namespace {
 constexpr std::size_t kMaxIdleStatements = 128;
 }  // namespace
 
-sqlite3_stmt* Db::take_prepared(std::string_view sql) {
-  auto it = idle_.find(std::string(sql));
+sqlite3_stmt* Db::take_prepared(const std::string& sql) {
+  auto it = idle_.find(sql);
   if (it != idle_.end()) {
     sqlite3_stmt* stmt = it->second;
     idle_.erase(it);
@@ -97,7 +97,7 @@ sqlite3_stmt* Db::take_prepared(std::string_view sql) {
   }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) raise(rc, sql.substr(0, 60));
+  if (rc != SQLITE_OK) raise(rc, std::string_view(sql).substr(0, 60));
   return stmt;
 }
 
@@ -150,9 +150,9 @@ void Db::execute(std::string_view sql, const std::vector<Value>& args) {
   st.run();
 }
 
-Stmt::Stmt(Db& db, std::string_view sql) : db_(&db), stmt_(db.take_prepared(sql)), sql_(sql) {}
+Stmt::Stmt(Db& db, std::string_view sql) : db_(&db), sql_(sql), stmt_(db.take_prepared(sql_)) {}
 
-Stmt::Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_), sql_(std::move(o.sql_)) { o.stmt_ = nullptr; }
+Stmt::Stmt(Stmt&& o) noexcept : db_(o.db_), sql_(std::move(o.sql_)), stmt_(o.stmt_) { o.stmt_ = nullptr; }
 
 Stmt::~Stmt() {
   if (stmt_) db_->give_back(std::move(sql_), stmt_);

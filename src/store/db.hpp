@@ -62,8 +62,8 @@ class Stmt {
 
  private:
   Db* db_;
-  sqlite3_stmt* stmt_ = nullptr;
   std::string sql_;  // the cache key this statement goes back under
+  sqlite3_stmt* stmt_ = nullptr;
 };
 
 struct OpenOptions {
@@ -99,7 +99,7 @@ class Db {
   // Prepared statements are kept for reuse: the sync and index loops run
   // the same few statements per file, and preparing one costs more than
   // running it. A Stmt takes an idle one with its SQL text, or prepares.
-  sqlite3_stmt* take_prepared(std::string_view sql);
+  sqlite3_stmt* take_prepared(const std::string& sql);
   void give_back(std::string sql, sqlite3_stmt* stmt);
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;

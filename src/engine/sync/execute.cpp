@@ -337,10 +337,6 @@ void commit(Push& p, std::vector<Item>& items) {
   p.progress(committing.empty() ? "" : committing.back()->w->path);
 }
 
-}  // namespace
-
-namespace {
-
 std::vector<Item> next_batch(const Push& p, const Plan& plan, std::size_t& i) {
   std::vector<Item> batch;
   std::int64_t bytes = 0;
