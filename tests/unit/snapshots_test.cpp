@@ -142,7 +142,7 @@ TEST(Snapshots, InspectReportsGarbageWithoutWritingBesideIt) {
 TEST(Snapshots, IntegrityProblemsSeesACorruptedCopy) {
   test::TempDir dir;
   auto s = test::open_store(dir);
-  add_contents(s.db(), 3000);
+  add_contents(s.db(), 12000);  // enough for a tree of more than 10 leaves of 16 KiB
   auto copy = dir / "copy.db";
   backup_to(s.db(), copy);
 

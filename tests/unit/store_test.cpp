@@ -179,6 +179,22 @@ TEST(StoreOpen, FixedPragmasAreInForceOnEveryOpen) {
   }
 }
 
+// A database created before the page size was chosen keeps its own: the
+// pragma only applies to a brand-new file and must not rewrite an old one.
+TEST(StoreOpen, ANewDatabaseHas16KiBPagesAndAnOldOneKeepsItsPageSize) {
+  test::TempDir dir;
+  EXPECT_EQ(test::open_store(dir).db().query_i64("PRAGMA page_size"), 16384);
+  auto old_path = dir.path() / "old.db";
+  {
+    auto raw = Db::open(old_path, {.create = true, .read_only = false});
+    raw.exec("PRAGMA page_size=4096");
+    raw.exec("PRAGMA journal_mode=WAL");
+  }
+  auto s = test::open_store(dir, "old.db");
+  EXPECT_EQ(s.db().query_i64("PRAGMA page_size"), 4096);
+  EXPECT_GE(s.db().query_i64("SELECT MAX(version) FROM schema_version").value_or(0), 1);
+}
+
 TEST_F(StoreSchema, ForeignKeysAreEnforced) {
   EXPECT_THAT(insert_file("a", 4242, "present"), HasSubstr("FOREIGN KEY constraint failed"));
   EXPECT_THAT(sql_error(db, "INSERT INTO runs_audit(run_id, transition, at_ns) VALUES (777, 'finish', 1)"),
