@@ -227,8 +227,10 @@ void Indexer::flush_batch() {
 }
 
 // Folders the index knows but the walk never reached are gone entirely.
+// Rows written by this run were all walked, so a volume that had none when
+// the run began has nothing to collect (and a first index skips the scan).
 void Indexer::collect_unwalked() {
-  if (!volume_id_) return;
+  if (!volume_id_ || !had_files_) return;
   store::Stmt st(db_,
                  "SELECT d.path, f.name, f.content_id FROM files f JOIN folders d ON d.id = f.folder_id WHERE "
                  "d.volume_id = ? AND f.status = 'present' ORDER BY d.path, f.name");

@@ -141,28 +141,33 @@ Change BatchWriter::apply(const Observation& o) {
 
 }  // namespace
 
+BatchCounts apply_index_entries(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                                const std::vector<Observation>& entries, const Provenance& prov) {
+  if (!db.in_transaction()) throw Error(ErrorKind::internal, "index entries applied outside a write transaction");
+  BatchCounts counts;
+  // The writer's statements are done with when it goes out of scope: one
+  // left on a row keeps the connection reading, and SQLite's automatic
+  // checkpoint after the commit then fails, so the WAL would only grow.
+  BatchWriter w(db, volume_id, run_id, prov);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    Change c;
+    try {
+      c = w.apply(entries[i]);
+    } catch (const Error& e) {
+      throw Error(e.kind(), fmt::format("index batch entry {}: {}", i, e.what()));
+    }
+    counts.added += c == Change::added;
+    counts.modified += c == Change::modified;
+    counts.unchanged += c == Change::unchanged;
+  }
+  w.finish();
+  return counts;
+}
+
 BatchCounts apply_index_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
                               const std::vector<Observation>& entries, const Provenance& prov) {
-  BatchCounts counts;
   Tx tx(db);
-  {
-    // The writer's statements are done with before the commit: one left
-    // on a row keeps the connection reading, and SQLite's automatic
-    // checkpoint after the commit then fails, so the WAL would only grow.
-    BatchWriter w(db, volume_id, run_id, prov);
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      Change c;
-      try {
-        c = w.apply(entries[i]);
-      } catch (const Error& e) {
-        throw Error(e.kind(), fmt::format("index batch entry {}: {}", i, e.what()));
-      }
-      counts.added += c == Change::added;
-      counts.modified += c == Change::modified;
-      counts.unchanged += c == Change::unchanged;
-    }
-    w.finish();
-  }
+  auto counts = apply_index_entries(db, volume_id, run_id, entries, prov);
   tx.commit();
   return counts;
 }

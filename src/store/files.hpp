@@ -53,6 +53,11 @@ bool volume_has_files(Db& db, std::int64_t volume_id);
 // Applies many observations in one transaction (all or nothing).
 BatchCounts apply_index_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
                               const std::vector<Observation>& entries, const Provenance& prov = {});
+// The same inside the caller's open write transaction, which may span
+// several calls. No statement is left on a row afterwards, so the commit
+// can checkpoint at once.
+BatchCounts apply_index_entries(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                                const std::vector<Observation>& entries, const Provenance& prov = {});
 
 // Flips present rows not seen by `run_id` to missing (offloaded rows are
 // never flipped). Call only after a complete walk without errors.
