@@ -155,7 +155,7 @@ bool HashPool::can_submit() const { return next_seq_ - consumed_ < max_in_flight
 bool HashPool::idle() const { return next_seq_ == consumed_; }
 
 namespace {
-constexpr std::size_t kChunkFiles = 32;
+constexpr std::size_t kChunkFiles = 64;
 constexpr std::int64_t kChunkBytes = 8 << 20;
 }  // namespace
 
@@ -195,7 +195,9 @@ std::optional<HashResult> HashPool::next_ready(bool wait) {
     lock.unlock();
     flush_chunk();  // the result we wait for may still sit in the local chunk
     lock.lock();
+    awaited_ = consumed_;
     result_cv_.wait(lock, ready);
+    awaited_.reset();
   }
   auto node = done_.extract(consumed_++);
   return std::move(node.mapped());
@@ -234,11 +236,13 @@ void HashPool::work() {
       results.push_back(hash_file(root_, chunk[i], buffer, [&](std::int64_t size) {
         if (size >= kChunkBytes) share_rest(chunk, i + 1);
       }));
+    bool wake;
     {
       std::lock_guard lock(mu_);
       for (auto& r : results) done_.emplace(r.job.seq, std::move(r));
+      wake = awaited_ && done_.count(*awaited_);
     }
-    result_cv_.notify_one();
+    if (wake) result_cv_.notify_one();
   }
 }
 

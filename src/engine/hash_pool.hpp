@@ -82,6 +82,9 @@ class HashPool {
   std::condition_variable job_cv_, result_cv_;
   std::deque<std::vector<HashJob>> jobs_;
   std::map<std::uint64_t, HashResult> done_;
+  // The result the submitting thread sleeps on: a worker wakes it only when
+  // that one is done, not for every finished chunk.
+  std::optional<std::uint64_t> awaited_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -103,7 +103,9 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   run_id_ = report.run_id;
   had_files_ = volume_id_ && store::volume_has_files(db_, volume_id_);
   int workers = opts_.workers > 0 ? opts_.workers : default_workers();
-  pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(256, 128 * workers));
+  // Results are consumed in walk order by this thread, which also walks and
+  // submits; a deep queue keeps the workers busy while it is descheduled.
+  pool_ = std::make_unique<HashPool>(root_, workers, std::max<std::size_t>(2048, 512 * workers));
   if (writes()) sink_ = std::make_unique<BatchSink>(store::open_peer_connection(db_), volume_id_, run_id_);
   {
     // A volume with no file rows has nothing to compare a stat with, and
