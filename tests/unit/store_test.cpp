@@ -165,6 +165,27 @@ TEST(StoreStatements, TheSameTextCanRunNestedAndManyTextsStayCorrect) {
       EXPECT_EQ(db.query_i64(fmt::format("SELECT {} + ?", i), {Value{std::int64_t{round}}}), i + round);
 }
 
+// Debug builds (the sanitizer run) refuse to commit while a statement is
+// still on a row: that keeps SQLite from checkpointing after the commit.
+// Release builds commit; the statement's read simply ends at its reset.
+TEST(StoreStatements, ACommitWithAStatementStillOnARowFailsInDebugBuilds) {
+  test::TempDir dir;
+  auto s = test::open_store(dir);
+  auto& db = s.db();
+  Tx tx(db);
+  db.exec("INSERT INTO nodes(name, endpoint) VALUES ('peer', 'ssh://peer')");
+  Stmt st(db, "SELECT name FROM nodes ORDER BY id");
+  ASSERT_TRUE(st.step());
+#ifndef NDEBUG
+  EXPECT_THROW(tx.commit(), Error);
+  st.reset();
+  tx.commit();
+#else
+  tx.commit();
+#endif
+  EXPECT_EQ(db.query_i64("SELECT count(*) FROM nodes WHERE endpoint IS NOT NULL"), 1);
+}
+
 // ---- connection contract -------------------------------------------------
 
 TEST(StoreOpen, FixedPragmasAreInForceOnEveryOpen) {
