@@ -24,7 +24,7 @@ struct IndexOptions {
   bool shallow = false;   // index: trust size+mtime of present rows
   bool dry_run = false;   // index: classify only; nothing is written anywhere
   int workers = 0;        // 0 = sized for the machine
-  std::size_t batch_size = 8192;  // entries per transaction: one fsync, and each touched page written once
+  std::size_t batch_size = 8192;  // entries per hand-off to the writer (which commits by time)
 };
 
 struct IndexEvent {
