@@ -7,7 +7,7 @@
 #include "cli/render.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
-#include "engine/offload.hpp"
+#include "engine/offload/offload.hpp"
 
 namespace sq::cli {
 
@@ -34,10 +34,16 @@ nlohmann::json report_json(const engine::OffloadReport& r) {
           {"dry_run", r.dry_run},     {"candidates", r.candidates}, {"offloaded", r.offloaded},
           {"bytes", r.bytes},         {"not_durable", r.not_durable}, {"drift", r.drift},
           {"errors", r.errors},       {"refusals", groups},         {"satisfied", r.satisfied},
-          {"per_file", per_file},     {"drifted", drifted},         {"unmatched_selectors", r.unmatched_selectors}};
+          {"per_file", per_file},     {"drifted", drifted},         {"unmatched_selectors", r.unmatched_selectors},
+          {"copies_rehashed", r.copies_rehashed}, {"settled_offloaded", r.settled_offloaded},
+          {"settled_kept", r.settled_kept}, {"destination_refused", r.world_refused}};
 }
 
 void print_report(const engine::OffloadReport& r) {
+  if (r.settled_offloaded + r.settled_kept > 0)
+    std::fprintf(stderr, "note: settled an interrupted offload: %lld file(s) it had removed are now offloaded, %lld "
+                         "still on disk stay present\n",
+                 static_cast<long long>(r.settled_offloaded), static_cast<long long>(r.settled_kept));
   for (const auto& s : r.unmatched_selectors)
     std::fprintf(stderr, "warning: selector %s matched no present files\n", escape_for_display(s).c_str());
   for (const auto& [path, what] : r.drifted)
@@ -50,8 +56,9 @@ void print_report(const engine::OffloadReport& r) {
                       ref.detail));
   for (const auto& [target, n] : r.satisfied)
     print(fmt::format("{}: satisfied for {} of {} file(s)\n", target, n, r.candidates));
-  print(fmt::format("{}{}: offloaded={} ({}) not_durable={} drift={} errors={}{}\n", r.dry_run ? "(dry-run) " : "",
+  print(fmt::format("{}{}: offloaded={} ({}) not_durable={} drift={} errors={}{}{}\n", r.dry_run ? "(dry-run) " : "",
                     r.volume, r.offloaded, format_bytes(r.bytes), r.not_durable, r.drift, r.errors,
+                    r.dry_run ? "" : fmt::format(" copies_rehashed={}", r.copies_rehashed),
                     r.run_id ? fmt::format(" (run {})", r.run_id) : ""));
 }
 
@@ -69,7 +76,9 @@ void run(Context& ctx, const OffloadFlags& f) {
   auto r = engine::run_offload(ctx.config(), ctx.store(), f.volume, opts);
   if (f.json) print_json(report_json(r));
   else print_report(r);
-  if (r.errors || r.drift) ctx.exit_code = 1;
+  // A destination that looked wrong (gone, alarmed, volatile, a damaged
+  // copy) is a problem to act on, not a decision: it exits non-zero.
+  if (r.errors || r.drift || r.world_refused) ctx.exit_code = 1;
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// squirrel restore <volume> [path…] [--from DEST] [--to PATH] [--dry-run] [--in-place] [-P] [--json]
+// squirrel restore <volume> [path…] [--missing] [--from DEST] [--to PATH] [--dry-run] [--in-place] [-P] [--json]
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -17,7 +17,7 @@ namespace {
 struct RestoreFlags {
   std::string volume, from, to;
   std::vector<std::string> paths;
-  bool dry_run = false, in_place = false, progress = false, json = false;
+  bool dry_run = false, in_place = false, missing = false, progress = false, json = false;
 };
 
 nlohmann::json report_json(const engine::RestoreReport& r) {
@@ -30,7 +30,7 @@ nlohmann::json report_json(const engine::RestoreReport& r) {
           {"without_index", r.without_index}, {"unnamed", r.unnamed}, {"companions_skipped", r.companions_skipped},
           {"others_skipped", r.others_skipped}, {"receipts_read", r.receipts_read},
           {"receipts_unreadable", r.receipts_unreadable}, {"leftover_temps_removed", r.leftover_temps_removed},
-          {"leftover_runs", r.leftover_runs}};
+          {"leftover_runs", r.leftover_runs}, {"settled_offloaded", r.settled_offloaded}};
 }
 
 // Temp files of killed restores that this run removed before it began.
@@ -73,6 +73,7 @@ void run(Context& ctx, const RestoreFlags& f) {
   opts.to = f.to.empty() ? "" : config::expand_path(f.to).string();
   opts.dry_run = f.dry_run;
   opts.in_place = f.in_place;
+  opts.missing = f.missing;
   ProgressLine progress(f.progress || stderr_is_tty());
   auto listener = [&](const engine::RestoreEvent& e) {
     using T = engine::RestoreEvent::Type;
@@ -85,6 +86,9 @@ void run(Context& ctx, const RestoreFlags& f) {
   progress.clear();
   note_leftovers(r);
   warn_without_index(r);
+  if (r.settled_offloaded > 0)
+    std::fprintf(stderr, "note: %lld file(s) an interrupted offload had removed are now recorded as offloaded\n",
+                 static_cast<long long>(r.settled_offloaded));
   if (f.json) print_json(report_json(r));
   else print(summary_line(r));
   if (r.status != store::RunStatus::success) ctx.exit_code = 1;
@@ -96,10 +100,11 @@ void add_restore_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<RestoreFlags>();
   auto* cmd = app.add_subcommand("restore", "Bring files back from a destination, offloaded ones included");
   cmd->add_option("volume", f->volume, "Volume name")->required();
-  cmd->add_option("paths", f->paths, "Only these files or folders (default: everything)");
+  cmd->add_option("paths", f->paths, "Only these files or folders, missing ones included (default: every present and offloaded file)");
   cmd->add_option("--from", f->from, "Destination to restore from (default: the volume's first local mirror)");
   cmd->add_option("--to", f->to, "Restore into this empty directory instead of the volume");
   cmd->add_flag("--dry-run", f->dry_run, "Show what would be restored; write nothing");
+  cmd->add_flag("--missing", f->missing, "Restore every file the index calls missing (deleted by mistake)");
   cmd->add_flag("--in-place", f->in_place, "Replace files in the way, moving them to .squirrel-restore-history first");
   cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
   cmd->add_flag("--json", f->json, "Print JSON");

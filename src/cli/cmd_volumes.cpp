@@ -41,6 +41,7 @@ void add_volumes_command(CLI::App& app, Context& ctx) {
     list(ctx, *json);
   });
   add_volumes_move_command(*cmd, ctx);
+  add_volumes_adopt_command(*cmd, ctx);
 }
 
 }  // namespace sq::cli

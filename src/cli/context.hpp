@@ -69,5 +69,6 @@ void add_audit_command(CLI::App& app, Context& ctx);
 void add_query_command(CLI::App& app, Context& ctx);
 void add_volumes_command(CLI::App& app, Context& ctx);
 void add_volumes_move_command(CLI::App& volumes, Context& ctx);
+void add_volumes_adopt_command(CLI::App& volumes, Context& ctx);
 
 }  // namespace sq::cli

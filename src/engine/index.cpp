@@ -12,6 +12,7 @@
 #include "core/text.hpp"
 #include "engine/batch_sink.hpp"
 #include "engine/hash_pool.hpp"
+#include "engine/offload/offload.hpp"
 #include "engine/volume.hpp"
 #include "engine/walk.hpp"
 #include "engine/walker.hpp"
@@ -301,6 +302,13 @@ void begin_gated(const config::Config& cfg, store::Db& db, const IndexOptions& o
   store::BeginOptions bo;
   bo.shallow = opts.mode == IndexMode::audit || opts.shallow;
   report.run_id = store::begin_run_or_throw(db, {kind_of(opts), vol.row->id, ""}, bo);
+  // Before the walk: a file a killed offload unlinked is offloaded, not missing.
+  try {
+    report.settled_offloaded = settle_interrupted_offloads(db, vol.root.get(), vol.row->id).offloaded;
+  } catch (const std::exception& e) {
+    store::finish_run(db, report.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
+    throw;
+  }
 }
 
 void finish(store::Db& db, IndexReport& r) {

@@ -43,6 +43,7 @@ struct IndexReport {
   std::int64_t added = 0, modified = 0, unchanged = 0, missing = 0, errors = 0;
   std::int64_t skipped_special = 0;   // symlinks, devices, FIFOs, sockets
   std::int64_t bytes_hashed = 0;
+  std::int64_t settled_offloaded = 0;  // files a killed offload had unlinked, recorded as offloaded first
   bool first_index = false;
   bool dry_run = false;
   std::int64_t findings() const { return added + modified + missing + errors; }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include "core/fs.hpp"
 #include "core/text.hpp"
 #include "engine/dest/transport.hpp"
+#include "engine/offload/offload.hpp"
 #include "engine/restore_internal.hpp"
 #include "engine/sync/mirror.hpp"
 #include "engine/volume.hpp"
@@ -34,7 +37,7 @@ std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const
       "l.content_id = f.content_id AND l.state = 'live' "
       "LEFT JOIN remote_paths h ON l.id IS NULL AND h.destination = ?2 AND h.folder_id = f.folder_id AND h.name = "
       "f.name AND h.content_id = f.content_id AND h.state = 'displaced' "
-      "WHERE d.volume_id = ?1 AND f.status IN ('present','offloaded') AND {} GROUP BY f.folder_id, f.name "
+      "WHERE d.volume_id = ?1 AND f.status IN ('present','offloaded','missing') AND {} GROUP BY f.folder_id, f.name "
       "ORDER BY d.path, f.name",
       store::kOutsideReserved);
   store::Stmt st(db, sql);
@@ -47,7 +50,8 @@ std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const
     it.hash = st.digest(3);
     it.size = st.i64(4);
     it.mtime_ns = st.i64(5);
-    it.offloaded = st.text(6) == "offloaded";
+    it.revive = st.text(6) != "present";
+    it.missing = st.text(6) == "missing";
     if (!st.is_null(7)) it.source = volume + "/" + it.path;
     else if (!st.is_null(8)) it.source = fmt::format("{}/.squirrel-history/run-{}/{}", volume, st.i64(8), it.path);
     out.push_back(std::move(it));
@@ -94,11 +98,26 @@ void find_other_copies(store::Db& db, std::int64_t volume_id, const std::string&
   }
 }
 
-bool matches(const std::string& path, const std::vector<std::string>& sels) {
-  if (sels.empty()) return true;
-  return std::any_of(sels.begin(), sels.end(), [&](const std::string& s) {
-    return s == "." || path == s || (path.size() > s.size() && path.compare(0, s.size(), s) == 0 && path[s.size()] == '/');
+bool selected(const std::string& path, const std::string& s) {
+  return s == "." || path == s || (path.size() > s.size() && path.compare(0, s.size(), s) == 0 && path[s.size()] == '/');
+}
+
+// Keeps what the options ask for; a selector that names no file at all is
+// an error (said before anything is written), never a silent success.
+void select_items(std::vector<RestoreItem>& items, const RestoreOptions& o) {
+  std::vector<bool> used(o.selectors.size(), false);
+  std::erase_if(items, [&](const RestoreItem& it) {
+    bool named = false;
+    for (std::size_t i = 0; i < o.selectors.size(); ++i)
+      if (selected(it.path, o.selectors[i])) named = used[i] = true;
+    if (o.missing) return !it.missing || (!o.selectors.empty() && !named);
+    return o.selectors.empty() ? it.missing : !named;
   });
+  for (std::size_t i = 0; i < o.selectors.size(); ++i)
+    if (!used[i])
+      throw Error(ErrorKind::usage, fmt::format("\"{}\" names no file of the volume{} — see `squirrel query --missing` "
+                                                "or the paths in `squirrel status`",
+                                                escape_for_display(o.selectors[i]), o.missing ? " the index calls missing" : ""));
 }
 
 std::optional<std::string> configured_source(const config::Config& cfg, const std::string& volume,
@@ -150,9 +169,22 @@ class Preflight {
 
 // Judged before the run begins; nothing is created until it has begun, so
 // a refused restore (a busy volume, a missing marker) leaves no directory.
+// A killed restore leaves folders and temp files beside its targets; such a
+// tree counts as empty, so the same command can simply be run again (the
+// run removes the temps it can prove are a finished run's own).
+bool holds_only_restore_leftovers(const std::string& to) {
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(to, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) continue;
+    if (!it->is_regular_file(ec) || !restore_detail::temp_name_run(it->path().filename().string())) return false;
+  }
+  return !ec;
+}
+
 void check_target_root(const std::string& to, bool in_place) {
   std::error_code ec;
-  if (std::filesystem::exists(to, ec) && !in_place && !std::filesystem::is_empty(to, ec))
+  if (std::filesystem::exists(to, ec) && !in_place && !std::filesystem::is_empty(to, ec) &&
+      !holds_only_restore_leftovers(to))
     throw Error(ErrorKind::refused, fmt::format("{} is not empty — restore into an empty directory, or pass --in-place "
                                                 "(files already correct are kept, so this also finishes an interrupted "
                                                 "restore; other files in the way move to .squirrel-restore-history)",
@@ -173,17 +205,8 @@ std::unique_ptr<dest::Transport> open_source(const RestoreOptions& opts, const s
 // The copies must come from this volume's directory at the destination;
 // an unmounted disk or a re-pointed root must not be read as the source.
 void require_marker(dest::Transport& t, const std::string& volume, const std::string& root) {
-  std::string name = volume + "/" + kMarkerName, text;
-  try {
-    auto in = t.get(name);
-    char buf[4096];
-    while (std::size_t n = in->read(buf, sizeof buf)) text.append(buf, n);
-  } catch (const Error& e) {
-    throw Error(ErrorKind::refused, fmt::format("cannot read {}/{} ({}) — is the disk mounted?", root, name, e.what()));
-  }
-  auto m = parse_marker(text);
-  if (!m || m->volume != volume)
-    throw Error(ErrorKind::refused, fmt::format("{}/{} does not name volume \"{}\"", root, name, volume));
+  if (auto why = sync::marker_problem(t, volume))
+    throw Error(ErrorKind::refused, fmt::format("{} under {} — is the disk mounted?", *why, root));
 }
 
 std::int64_t begin_restore(store::Db& db, std::optional<std::int64_t> volume_id, const std::string& dest) {
@@ -245,7 +268,7 @@ void remove_leftovers(store::Db& db, int base, const std::vector<RestoreItem>& i
 void execute(store::Db& db, std::optional<std::int64_t> vol, dest::Transport& t,
              const std::function<Fd()>& open_target, const std::vector<RestoreItem>& items,
              const RestoreOptions& opts, RestoreReport& rep, const RestoreListener& listener, bool revive_rows) {
-  rep.run_id = begin_restore(db, vol, rep.from);
+  if (!rep.run_id) rep.run_id = begin_restore(db, vol, rep.from);
   try {
     Fd base_fd = open_target();
     int base = base_fd.get();
@@ -267,6 +290,28 @@ void count_dry_run(const std::vector<RestoreItem>& items, RestoreReport& rep) {
   }
 }
 
+// A dry run predicts the real one: what is already there with the right
+// bytes (hashed, as the real run hashes it) is not restored, and what is in
+// the way without --in-place is left alone.
+void predict_dry_run(int base, const std::vector<RestoreItem>& items, const RestoreOptions& opts,
+                     RestoreReport& rep) {
+  restore_detail::CopyBuffer buf(restore_detail::kCopyBuffer);
+  std::vector<RestoreItem> to_fetch;
+  for (const auto& it : items) {
+    auto [folder, name] = store::split_path(it.path);
+    Fd dir = restore_detail::open_existing_dir(base, folder);
+    struct stat st {};
+    bool exists = dir && ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && S_ISREG(st.st_mode) && it.hash && restore_detail::already_correct(dir.get(), name, it, buf))
+      rep.already_correct += 1;
+    else if (exists && !opts.in_place)
+      rep.refused_existing += 1;
+    else
+      to_fetch.push_back(it);
+  }
+  count_dry_run(to_fetch, rep);
+}
+
 RestoreReport start_report(const config::Config& cfg, const std::string& volume, const RestoreOptions& opts) {
   RestoreReport rep;
   rep.volume = volume;
@@ -276,23 +321,49 @@ RestoreReport start_report(const config::Config& cfg, const std::string& volume,
   return rep;
 }
 
+std::vector<RestoreItem> indexed_items(store::Db& db, std::int64_t volume_id, const RestoreReport& rep,
+                                       const RestoreOptions& opts) {
+  auto items = load_items(db, volume_id, rep.from, rep.volume);
+  select_items(items, opts);
+  find_other_copies(db, volume_id, rep.from, items);
+  return items;
+}
+
+// Inside the gate, what a killed offload left is settled first: the rows it
+// unlinked become offloaded, so they are restored and revived like any other.
+void settle_offloads(store::Db& db, ResolvedVolume& vol, RestoreReport& rep, const RestoreOptions& opts,
+                     std::vector<RestoreItem>& items) {
+  try {
+    auto settled = settle_interrupted_offloads(db, vol.root.get(), vol.row->id);
+    rep.settled_offloaded = settled.offloaded;
+    if (settled.offloaded + settled.kept > 0) items = indexed_items(db, vol.row->id, rep, opts);
+  } catch (const std::exception& e) {
+    store::finish_run(db, rep.run_id, {store::RunStatus::failed, e.what(), 0, 0});
+    throw;
+  }
+}
+
 RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const std::string& volume,
                               const RestoreOptions& opts, const RestoreListener& listener) {
   Preflight preflight(cfg, db, volume, opts);
   auto vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });
   RestoreReport rep = start_report(cfg, volume, opts);
   const auto& d = sync::require_local_mirror(cfg, rep.from);
-  auto items = load_items(db, vol.row->id, rep.from, volume);
-  std::erase_if(items, [&](const RestoreItem& it) { return !matches(it.path, opts.selectors); });
-  find_other_copies(db, vol.row->id, rep.from, items);
+  auto items = indexed_items(db, vol.row->id, rep, opts);
   rep.selected = static_cast<std::int64_t>(items.size());
   if (opts.dry_run) {
-    count_dry_run(items, rep);
+    std::error_code ec;
+    if (opts.to.empty()) predict_dry_run(vol.root.get(), items, opts, rep);
+    else if (std::filesystem::is_directory(opts.to, ec)) predict_dry_run(open_root(opts.to).get(), items, opts, rep);
+    else count_dry_run(items, rep);
     return rep;
   }
   if (!opts.to.empty()) preflight([&] { check_target_root(opts.to, opts.in_place); });
   auto t = open_source(opts, d.root);
   preflight([&] { require_marker(*t, volume, d.root); });
+  rep.run_id = begin_restore(db, vol.row->id, rep.from);
+  settle_offloads(db, vol, rep, opts, items);
+  rep.selected = static_cast<std::int64_t>(items.size());
   auto open_target = [&] { return opts.to.empty() ? Fd(::dup(vol.root.get())) : create_target_root(opts.to); };
   execute(db, vol.row->id, *t, open_target, items, opts, rep, listener, opts.to.empty());
   return rep;
@@ -341,7 +412,7 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
     if (listener) listener({RestoreEvent::Type::warning, path, msg, 0, 0, 0, 0});
   };
   auto listing = restore_detail::list_mirror(*t, volume, warn);
-  std::erase_if(listing.items, [&](const RestoreItem& it) { return !matches(it.path, opts.selectors); });
+  select_items(listing.items, opts);
   copy_listing_counts(listing, rep);
   rep.selected = static_cast<std::int64_t>(listing.items.size());
   if (opts.dry_run) {
@@ -365,9 +436,15 @@ RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std
   if (!cfg.volume(volume))
     throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})", escape_for_display(volume),
                                                   cfg.file.string()));
+  RestoreOptions o = opts;
+  o.selectors = clean_selectors(opts.selectors);
   auto row = store::find_volume(db, volume);
-  if (row && store::volume_has_files(db, row->id)) return restore_indexed(cfg, db, volume, opts, listener);
-  return restore_without_index(cfg, db, volume, opts, listener);
+  if (row && store::volume_has_files(db, row->id)) return restore_indexed(cfg, db, volume, o, listener);
+  if (o.missing)
+    throw Error(ErrorKind::usage, fmt::format("--missing needs the index of \"{}\" (it has none here) — restore the "
+                                              "whole volume instead",
+                                              volume));
+  return restore_without_index(cfg, db, volume, o, listener);
 }
 
 }  // namespace sq::engine

@@ -20,7 +20,11 @@
 namespace sq::engine {
 
 struct RestoreOptions {
-  std::vector<std::string> selectors;  // empty: everything
+  // Empty: every present and offloaded file. A file the index calls missing
+  // (deleted by mistake) is restored when a selector names it or its folder,
+  // or with `missing`. A selector that matches no file is an error.
+  std::vector<std::string> selectors;
+  bool missing = false;                // only (and every) file the index calls missing
   std::string from;                    // destination; empty: the volume's first local mirror
   std::string to;                      // empty: the volume root
   bool dry_run = false;
@@ -44,6 +48,7 @@ struct RestoreReport {
   bool dry_run = false;
   std::int64_t selected = 0, restored = 0, bytes = 0, already_correct = 0, displaced = 0;
   std::int64_t refused_existing = 0, no_copy = 0, failed = 0, revived = 0;
+  std::int64_t settled_offloaded = 0;  // rows a killed offload had unlinked, settled before restoring
   std::int64_t mismatched = 0;  // copies whose bytes did not match their record; never written
   std::int64_t other_copy = 0;  // files restored from another copy after their own copy failed
   // Temp files that killed restore runs left beside targets, removed first.

@@ -25,7 +25,8 @@ struct RestoreItem {
   std::int64_t size = -1;           // expected size; -1 when unknown (an unnamed file)
   std::int64_t mtime_ns = 0;
   std::int64_t content_id = 0;      // indexed restores only
-  bool offloaded = false;           // indexed restores only
+  bool revive = false;              // indexed: the row is offloaded or missing; restoring flips it to present
+  bool missing = false;             // indexed: the index calls it missing (deleted, not offloaded)
   std::string source;               // name at the destination; empty when no copy is recorded
   std::vector<std::string> others;  // other recorded copies of the same content there, best first
 };

@@ -87,7 +87,7 @@ void Restorer::one(const RestoreItem& it, CopyBuffer& buf) {
   if (exists && S_ISREG(st.st_mode) && already_correct(parent.get(), name, it, buf)) {
     std::lock_guard lock(mu_);
     rep_.already_correct += 1;
-    if (it.offloaded && tg_.revive_rows) revive_.push_back({it.path, it.content_id});
+    if (it.revive && tg_.revive_rows) revive_.push_back({it.path, it.content_id});
     return;
   }
   if (exists && !tg_.opts.in_place) {
@@ -163,7 +163,7 @@ void Restorer::done(const RestoreItem& it, std::int64_t bytes) {
   rep_.restored += 1;
   rep_.bytes += bytes;
   rep_.unnamed += it.hash ? 0 : 1;
-  if (it.offloaded && tg_.revive_rows) revive_.push_back({it.path, it.content_id});
+  if (it.revive && tg_.revive_rows) revive_.push_back({it.path, it.content_id});
   event(RestoreEvent::Type::progress, it.path, "");
 }
 

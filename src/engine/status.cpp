@@ -12,6 +12,7 @@
 #include "store/evidence.hpp"
 #include "engine/volume.hpp"
 #include "store/volumes.hpp"
+#include "store/files.hpp"
 
 namespace sq::engine {
 
@@ -393,6 +394,11 @@ void judge_index(const VolumeFacts& v, VolumeStatus& s) {
     raise(fmt::format("{} was last indexed {} ago — run `squirrel index {}`", vol,
                       format_duration_ns(v.now - s.last_index->at_ns), vol));
   }
+  if (!v.volume_id) return;
+  if (auto pending = store::count_offload_intents(*v.db, *v.volume_id); pending > 0)
+    raise(fmt::format("an interrupted offload left {} file(s) unsettled (present or offloaded?) — run `squirrel index "
+                      "{}`, which settles them from what is on disk",
+                      pending, vol));
 }
 
 // Seed property 4: while the config names another path than the index

@@ -25,6 +25,7 @@
 // Volume: the maximum of its targets and
 //     never indexed, or the last finished index run was not a success   amber
 //     the last finished index run is older than 7 days                  amber
+//     an interrupted offload left intents the next gated run will settle amber
 //     no targets at all (nothing copies it)                              amber
 // Report: the maximum of its volumes; without a volume filter, any latched
 //     alarm (even on a destination no volume uses) is red.
@@ -36,7 +37,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "engine/offload_gate.hpp"
+#include "engine/offload/gate.hpp"
 #include "store/alarms.hpp"
 #include "store/runs.hpp"
 #include "store/store.hpp"

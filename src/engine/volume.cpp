@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -12,6 +16,7 @@ namespace sq::engine {
 std::string render_marker(const Marker& m) {
   nlohmann::json j{{"volume", m.volume}, {"created_at", rfc3339_utc(m.created_at_ns)},
                    {"created_at_ns", m.created_at_ns}};
+  if (m.index_db) j["index_db"] = *m.index_db;
   return j.dump() + "\n";
 }
 
@@ -22,6 +27,7 @@ std::optional<Marker> parse_marker(const std::string& text) {
   m.volume = j["volume"].get<std::string>();
   if (j.contains("created_at_ns") && j["created_at_ns"].is_number_integer())
     m.created_at_ns = j["created_at_ns"].get<std::int64_t>();
+  if (j.contains("index_db") && j["index_db"].is_string()) m.index_db = j["index_db"].get<std::string>();
   return m;
 }
 
@@ -84,8 +90,27 @@ ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const st
                 fmt::format("volume \"{}\" was indexed before but {} has no .squirrel-volume marker — is the right "
                             "disk mounted? squirrel will not treat it as empty",
                             name, vol.path.string()));
+  if (marker && marker->index_db && *marker->index_db != store::database_identity(db))
+    throw Error(ErrorKind::refused,
+                fmt::format("{} belongs to another index database (its marker names {}, this one is {}) — use that "
+                            "database (--db), or run `squirrel volumes adopt {}` to move the volume here deliberately",
+                            vol.path.string(), escape_for_display(*marker->index_db), store::database_identity(db),
+                            name));
   r.marker_present = marker.has_value();
   return r;
+}
+
+std::vector<std::string> clean_selectors(const std::vector<std::string>& raw) {
+  std::vector<std::string> out;
+  for (auto s : raw) {
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    if (s != "." && !is_clean_relative(s))
+      throw Error(ErrorKind::usage, fmt::format("\"{}\" must be a path inside the volume (relative, no `..`), or `.` "
+                                                "for all of it",
+                                                escape_for_display(s)));
+    out.push_back(s);
+  }
+  return out;
 }
 
 // The marker goes first: a crash between the two leaves a marker naming
@@ -93,7 +118,7 @@ ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const st
 // would leave a row without a marker, which refuses forever.
 void adopt_volume(store::Db& db, ResolvedVolume& v) {
   if (!v.marker_present) {
-    create_file_exclusive(v.root.get(), kMarkerName, render_marker({v.name, now_ns()}));
+    create_file_exclusive(v.root.get(), kMarkerName, render_marker({v.name, now_ns(), store::database_identity(db)}));
     v.marker_present = true;
   }
   if (!v.row) {
@@ -143,6 +168,52 @@ MoveResult move_volume(store::Db& db, const std::string& name, const std::filesy
                          store::append_audit(d, id, "volume-move",
                                              operator_name.empty() ? std::nullopt : std::optional(operator_name), at,
                                              fmt::format("{} -> {}", r.from, r.to));
+                         store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
+                       });
+  return r;
+}
+
+namespace {
+
+// Writes the new marker beside the old one, flushed, then renames it over:
+// at every instant the volume holds one whole marker.
+void replace_marker(int root, const Marker& m) {
+  std::string tmp = fmt::format("{}.adopt-{}", kMarkerName, ::getpid());
+  create_file_exclusive(root, tmp, render_marker(m));
+  if (::renameat(root, tmp.c_str(), root, kMarkerName) != 0 || ::fsync(root) != 0) {
+    int err = errno;
+    ::unlinkat(root, tmp.c_str(), 0);
+    throw Error(ErrorKind::io, fmt::format("cannot replace the volume marker: {}", std::strerror(err)));
+  }
+}
+
+}  // namespace
+
+AdoptResult adopt_into_this_database(const config::Config& cfg, store::Db& db, const std::string& name,
+                                     const std::string& operator_name) {
+  const auto& vol = declared(cfg, name);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(vol.path, ec))
+    throw Error(ErrorKind::refused, fmt::format("{} is not an accessible directory — mount it first", vol.path.string()));
+  Fd root = open_root(vol.path);
+  auto marker = read_marker(root.get(), name, vol.path);
+  if (!marker || marker->volume != name)
+    throw Error(ErrorKind::refused, fmt::format("{} holds no marker naming volume \"{}\" — nothing to adopt",
+                                                vol.path.string(), name));
+  auto self = store::database_identity(db);
+  if (marker->index_db == self)
+    throw Error(ErrorKind::usage, fmt::format("volume \"{}\" already belongs to this index database", name));
+  auto row = store::find_volume(db, name);
+  if (row) check_recorded_path(*row, vol.path);
+  AdoptResult r{marker->index_db.value_or(""), 0};
+  r.run_id = store::begin_run_or_throw(db, {store::RunKind::audit, row ? std::optional(row->id) : std::nullopt, ""});
+  replace_marker(root.get(), {name, marker->created_at_ns, self});
+  store::finish_record(db, store::kRunsTable, r.run_id, "success", {{"file_count", store::Value{std::int64_t{0}}}},
+                       [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
+                         store::append_audit(d, id, "volume-adopt",
+                                             operator_name.empty() ? std::nullopt : std::optional(operator_name), at,
+                                             fmt::format("{} at {}: index database {} -> {}", name, vol.path.string(),
+                                                         r.previous_owner.empty() ? "(none)" : r.previous_owner, self));
                          store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
                        });
   return r;

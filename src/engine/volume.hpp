@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/fs.hpp"
@@ -17,8 +18,15 @@ namespace sq::engine {
 inline constexpr const char* kMarkerName = ".squirrel-volume";
 
 struct Marker {
+  Marker() = default;
+  Marker(std::string v, std::int64_t created, std::optional<std::string> db = std::nullopt)
+      : volume(std::move(v)), created_at_ns(created), index_db(std::move(db)) {}
   std::string volume;
   std::int64_t created_at_ns = 0;
+  // The identity of the index database that owns the volume; absent in
+  // markers written before it existed (or by the reference), which any
+  // database accepts.
+  std::optional<std::string> index_db;
 };
 std::string render_marker(const Marker& m);
 std::optional<Marker> parse_marker(const std::string& text);
@@ -44,6 +52,22 @@ ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const st
 // Seed property 4's one message: what is wrong and what to do when the
 // config names another path than the index recorded; nullopt when they agree.
 std::optional<std::string> path_disagreement(const store::VolumeRow& row, const std::filesystem::path& configured);
+
+// Selectors of files or folders inside a volume (offload, restore): each a
+// clean relative path ("a/b", trailing slashes dropped) or "." for all of
+// it. Throws Error(usage) naming the first that is not.
+std::vector<std::string> clean_selectors(const std::vector<std::string>& raw);
+
+// `volumes adopt`: makes this database the owner of a volume whose marker
+// names another database (a deliberate move between databases). The
+// marker must name the volume; it is replaced atomically with one naming
+// this database. Recorded as an audit run with a `volume-adopt` audit row.
+struct AdoptResult {
+  std::string previous_owner;  // "" when the marker named none
+  std::int64_t run_id = 0;
+};
+AdoptResult adopt_into_this_database(const config::Config& cfg, store::Db& db, const std::string& name,
+                                     const std::string& operator_name);
 
 // For a first index: records the volume row and writes the marker
 // (exclusive create; an existing marker is never rewritten).

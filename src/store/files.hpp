@@ -97,7 +97,31 @@ struct OffloadFlip {
 std::vector<std::string> mark_offloaded_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
                                               const std::vector<OffloadFlip>& flips);
 
-// Restore: flips offloaded rows with that content back to present.
+// ---- the offload intent journal ----
+// Records, in a commit of its own, that each listed present row is about to
+// be unlinked; throws when one is no longer present (nothing is recorded).
+void record_offload_intents(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                            const std::vector<OffloadFlip>& rows);
+// After the unlinks, in one transaction: flips the removed rows to offloaded
+// and drops the intents of every intended row. Returns the paths whose flip
+// did not apply.
+std::vector<std::string> complete_offload_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
+                                                const std::vector<OffloadFlip>& removed,
+                                                const std::vector<OffloadFlip>& intended);
+struct OffloadIntent {
+  OffloadFlip row;
+  std::int64_t run_id = 0;  // the offload run that meant to unlink it
+};
+// Intents a killed offload left behind, oldest run first.
+std::vector<OffloadIntent> pending_offload_intents(Db& db, std::int64_t volume_id);
+std::int64_t count_offload_intents(Db& db, std::int64_t volume_id);
+// Settles intents from what the disk shows, in one transaction: a row whose
+// file is gone becomes offloaded (stamped with the run that unlinked it);
+// every listed intent is dropped.
+void settle_offload_intents(Db& db, std::int64_t volume_id, const std::vector<OffloadIntent>& gone,
+                            const std::vector<OffloadIntent>& kept);
+
+// Restore: flips offloaded (or missing) rows with that content back to present.
 // Returns the paths that did not flip.
 std::vector<std::string> mark_restored_batch(Db& db, std::int64_t volume_id, std::int64_t run_id,
                                              const std::vector<OffloadFlip>& flips);

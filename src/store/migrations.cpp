@@ -17,6 +17,7 @@ const std::vector<Migration>& migrations() {
       {3, "files and remote_paths rebuilt with CHECKs that need no temporary B-tree per row",
        [](Db& db) { db.exec(kSchemaV3); }},
       {4, "index of live mirror copies without a read-back checksum", [](Db& db) { db.exec(kSchemaV4); }},
+      {5, "offload intent journal; database identity; mirror ledger indexed by content", [](Db& db) { db.exec(kSchemaV5); }},
   };
   return registry;
 }

@@ -19,6 +19,7 @@ extern const char* const kSchemaV1;
 extern const char* const kSchemaV2;
 extern const char* const kSchemaV3;
 extern const char* const kSchemaV4;
+extern const char* const kSchemaV5;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

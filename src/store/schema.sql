@@ -6,6 +6,11 @@ CREATE TABLE contents (
   origin_run_id INTEGER
 ) STRICT;
 
+CREATE TABLE database_identity (
+  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  id TEXT NOT NULL CHECK (length(id) = 32)
+) STRICT;
+
 CREATE TABLE destination_alarms (
   destination TEXT NOT NULL PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -103,6 +108,15 @@ CREATE TABLE nodes (
   public_key_fingerprint TEXT
 ) STRICT;
 
+CREATE TABLE offload_intents (
+  folder_id INTEGER NOT NULL,
+  name BLOB NOT NULL,
+  content_id INTEGER NOT NULL,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  PRIMARY KEY (folder_id, name, content_id),
+  FOREIGN KEY (folder_id, name, content_id) REFERENCES files(folder_id, name, content_id)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE "remote_paths" (
   id INTEGER PRIMARY KEY,
   destination TEXT NOT NULL CHECK (length(destination) > 0),
@@ -175,6 +189,9 @@ CREATE INDEX idx_files_missing ON files(folder_id, name) WHERE status = 'missing
 CREATE INDEX idx_folders_parent ON folders(parent_id);
 
 CREATE INDEX idx_hook_runs_volume_trigger ON hook_runs(volume_id, trigger, started_at_ns);
+
+CREATE INDEX idx_remote_paths_dest_content ON remote_paths(destination, content_id)
+  WHERE state IN ('live','displaced');
 
 CREATE INDEX idx_remote_paths_dest_verified ON remote_paths(destination, verified_at_ns);
 

@@ -1,5 +1,7 @@
 #include "store/volumes.hpp"
 
+#include "core/error.hpp"
+
 #include "core/text.hpp"
 
 namespace sq::store {
@@ -7,6 +9,12 @@ namespace sq::store {
 namespace {
 VolumeRow read_volume(const Stmt& st) { return {st.i64(0), st.text(1), st.text(2), st.i64(3)}; }
 }  // namespace
+
+std::string database_identity(Db& db) {
+  auto rows = db.query_rows("SELECT id FROM database_identity WHERE singleton = 1");
+  if (rows.empty()) throw Error(ErrorKind::corrupt, "the index database has no identity row — run `squirrel db check`");
+  return std::get<std::string>(rows[0][0]);
+}
 
 std::optional<VolumeRow> find_volume(Db& db, const std::string& name) {
   Stmt st(db, "SELECT id, name, path, created_at_ns FROM volumes WHERE name = ?");

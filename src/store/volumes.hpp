@@ -17,6 +17,9 @@ struct VolumeRow {
 
 std::optional<VolumeRow> find_volume(Db& db, const std::string& name);
 std::vector<VolumeRow> list_volumes(Db& db);
+// This database's random identity (32 hex digits), written into the markers
+// of the volumes it owns.
+std::string database_identity(Db& db);
 // Inserts the volume; fails when the name exists.
 VolumeRow create_volume(Db& db, const std::string& name, const std::string& path);
 

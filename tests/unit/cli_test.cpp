@@ -663,11 +663,12 @@ TEST_F(CliTest, DbPrecedenceIsFlagThenConfigThenHome) {
   EXPECT_EQ(sq::test::run_cli({"--config", cfg, "--db", flag_db.string(), "index", "photos"}, sb.options()).status, 0);
   EXPECT_TRUE(fs::exists(flag_db));
   EXPECT_FALSE(fs::exists(cfg_db));
-  EXPECT_EQ(sq::test::run_cli({"--config", cfg, "index", "photos"}, sb.options()).status, 0);
+  // Each database takes the volume over deliberately (the marker names its owner).
+  EXPECT_EQ(sq::test::run_cli({"--config", cfg, "volumes", "adopt", "photos"}, sb.options()).status, 0);
   EXPECT_TRUE(fs::exists(cfg_db));
   EXPECT_FALSE(fs::exists(home_db));
   sb.write_config_raw(volume);
-  EXPECT_EQ(sq::test::run_cli({"--config", cfg, "index", "photos"}, sb.options()).status, 0);
+  EXPECT_EQ(sq::test::run_cli({"--config", cfg, "volumes", "adopt", "photos"}, sb.options()).status, 0);
   EXPECT_TRUE(fs::exists(home_db));
 }
 

@@ -139,34 +139,31 @@ TEST_F(LoopTest, ACorruptedCopyAlarmsTurnsStatusRedBlocksExactlyThatFileAndTheNe
   ASSERT_EQ(status.at("alarms").size(), 1u);
   EXPECT_EQ(status.at("alarms")[0].at("destination"), "usb");
 
-  auto dry = sb.json({"offload", "photos", ".", "--dry-run", "--per-file"});
-  EXPECT_EQ(paths_in(dry.at("per_file")), std::set<std::string>{"dir/b.txt"});
-  EXPECT_EQ(dry.at("not_durable"), 1);
-  EXPECT_EQ(dry.at("offloaded"), 2);
-
-  auto off = sb.json({"offload", "photos", ".", "--per-file"});
-  EXPECT_EQ(paths_in(off.at("per_file")), std::set<std::string>{"dir/b.txt"});
-  EXPECT_EQ(off.at("not_durable"), 1);
-  EXPECT_EQ(off.at("offloaded"), 2);
-  auto left = user_files(sb.volume_dir());
-  EXPECT_EQ(left, (std::map<std::string, std::string>{{"dir/b.txt", sq::to_hex(sq::blake3("bravo"))}}));
+  // The latched alarm refuses the whole target: a destination that lost one
+  // copy is trusted for none until a person or a clean pass says otherwise.
+  auto dry = sb.json({"offload", "photos", ".", "--dry-run", "--per-file"}, 1);
+  EXPECT_EQ(dry.at("not_durable"), 3);
+  EXPECT_EQ(dry.at("offloaded"), 0);
+  auto off = sb.json({"offload", "photos", ".", "--per-file"}, 1);
+  EXPECT_EQ(off.at("not_durable"), 3);
+  EXPECT_EQ(off.at("offloaded"), 0);
+  EXPECT_EQ(off.at("refusals")[0].at("cause"), "alarm-latched") << off.dump(2);
+  EXPECT_EQ(user_files(sb.volume_dir()).size(), 3u);
   EXPECT_EQ(sb.status_of("dir/b.txt"), "present");
-  EXPECT_EQ(sb.status_of("a.txt"), "offloaded");
-  EXPECT_EQ(sb.status_of("c.txt"), "offloaded");
 
   auto resync = sb.json({"sync", "photos"});
   ASSERT_EQ(resync.size(), 1u);
   EXPECT_EQ(resync[0].at("status"), "success");
   EXPECT_EQ(resync[0].at("written"), 1);
   EXPECT_EQ(read_file(sb.vdest() / "dir/b.txt"), "bravo");
-  EXPECT_EQ(read_file(sb.vdest() / "a.txt"), "alpha");  // offloaded: its copy is kept
+  EXPECT_EQ(read_file(sb.vdest() / "a.txt"), "alpha");
   EXPECT_EQ(read_file(sb.vdest() / "c.txt"), "charlie");
 
   auto clean = sb.json({"verify", "usb", "--full"});
   EXPECT_TRUE(clean[0].at("findings").empty()) << clean.dump(2);
   EXPECT_EQ(clean[0].at("alarm_cleared"), true);
   sb.ok({"status", "photos"});
-  EXPECT_EQ(sb.json({"offload", "photos", "dir"}).at("offloaded"), 1);
+  EXPECT_EQ(sb.json({"offload", "photos", "."}).at("offloaded"), 3);
   EXPECT_TRUE(user_files(sb.volume_dir()).empty());
 }
 

@@ -9,7 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
-#include "engine/offload.hpp"
+#include "engine/offload/offload.hpp"
 #include "engine/status.hpp"
 #include "store/alarms.hpp"
 #include "sync_util.hpp"

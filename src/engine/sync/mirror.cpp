@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/text.hpp"
+#include "engine/offload/offload.hpp"
 #include "engine/sync/push.hpp"
 #include "store/evidence.hpp"
 #include "store/remote_paths.hpp"
@@ -86,6 +87,13 @@ void begin(Push& p) {
   bo.shallow = false;  // a native mirror always compares content
   p.run_id = store::begin_run_or_throw(p.db(), {store::RunKind::sync, p.volume_id(), p.dest()}, bo);
   p.report.run_id = p.run_id;
+  // A file a killed offload unlinked must not be planned as present.
+  try {
+    settle_interrupted_offloads(p.db(), p.vol.root.get(), p.volume_id());
+  } catch (const std::exception& e) {
+    store::finish_run(p.db(), p.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
+    throw;
+  }
   p.t = guard_for(p, p.run_id, false);
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,11 @@ struct SyncReport {
 // The destination's config, refusing anything but a local mirror (the only
 // layout this squirrel writes so far).
 const config::Destination& require_local_mirror(const config::Config& cfg, const std::string& name);
+
+// Why <volume>/.squirrel-volume at the destination does not vouch for the
+// volume (absent, unreadable, not a marker, another volume's); nullopt when
+// it does. Reads through the transport; writes nothing.
+std::optional<std::string> marker_problem(dest::Transport& t, const std::string& volume);
 
 SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const std::string& volume,
                            const std::string& destination, const SyncOptions& opts, const SyncListener& listener = {});

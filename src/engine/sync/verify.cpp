@@ -48,23 +48,9 @@ void check_recorded_paths(const config::Config& cfg, const std::vector<store::Vo
 // Every marker first: one missing marker stops the pass before anything is
 // judged, because an unmounted disk must not read as "every copy lost".
 void check_markers(dest::Transport& t, const std::string& root, const std::vector<store::VolumeRow>& vols) {
-  for (const auto& v : vols) {
-    std::string name = v.name + "/" + kMarkerName;
-    std::string text;
-    try {
-      if (t.stat(name).type != dest::EntryType::file) throw Error(ErrorKind::refused, "absent");
-      auto r = t.get(name);
-      char buf[4096];
-      while (std::size_t n = r->read(buf, sizeof buf)) text.append(buf, n);
-    } catch (const Error& e) {
-      throw Error(ErrorKind::refused, fmt::format("no readable marker at {}/{} ({}) — is the disk mounted? nothing was "
-                                                  "checked", root, name, e.what()));
-    }
-    auto m = parse_marker(text);
-    if (!m || m->volume != v.name)
-      throw Error(ErrorKind::refused, fmt::format("{}/{} does not name volume \"{}\" — nothing was checked", root, name,
-                                                  v.name));
-  }
+  for (const auto& v : vols)
+    if (auto why = marker_problem(t, v.name))
+      throw Error(ErrorKind::refused, fmt::format("{} under {} — is the disk mounted? nothing was checked", *why, root));
 }
 
 void stat_rows(dest::Transport& t, VolumeCheck& vc) {
@@ -121,6 +107,18 @@ void demote(store::Db& db, std::int64_t volume_id, const std::string& dest) {
   }
 }
 
+}  // namespace
+
+bool record_lost_copies_in_tx(store::Db& db, std::int64_t volume_id, const std::string& dest,
+                              const std::vector<std::int64_t>& ledger_ids, const std::string& kind,
+                              const std::string& detail, std::int64_t run_id) {
+  for (auto id : ledger_ids) db.execute("UPDATE remote_paths SET state = 'lost' WHERE id = ?", {store::Value{id}});
+  demote(db, volume_id, dest);
+  return store::raise_alarm_in_tx(db, dest, kind, detail, run_id);
+}
+
+namespace {
+
 // A clean pass re-stamps the components it covered, provided no present
 // path still waits for a lost copy to be rewritten.
 bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest) {
@@ -156,9 +154,7 @@ void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, Verif
                          std::vector<std::int64_t> lost;
                          for (const auto& r : vc.rows)
                            if (already_found(vc, r.path)) lost.push_back(r.id);
-                         for (auto id2 : lost) d.execute("UPDATE remote_paths SET state = 'lost' WHERE id = ?", {store::Value{id2}});
-                         demote(d, vc.row.id, dest);
-                         rep.alarm_raised |= store::raise_alarm_in_tx(d, dest, "verify-mismatch", err, id);
+                         rep.alarm_raised |= record_lost_copies_in_tx(d, vc.row.id, dest, lost, "verify-mismatch", err, id);
                        });
   rep.findings.insert(rep.findings.end(), vc.findings.begin(), vc.findings.end());
 }

@@ -38,6 +38,14 @@ struct VerifyReport {
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
                         const VerifyOptions& opts);
 
+// A finding about copies at `dest` (verify's, or offload's look before an
+// unlink): marks the ledger rows lost, demotes the volume's locally verified
+// evidence to presence+size and latches the destination alarm, inside the
+// caller's write transaction. Returns true when this raised the alarm.
+bool record_lost_copies_in_tx(store::Db& db, std::int64_t volume_id, const std::string& dest,
+                              const std::vector<std::int64_t>& ledger_ids, const std::string& kind,
+                              const std::string& detail, std::int64_t run_id);
+
 // `verify ack`: a person acknowledges the alarm; audited with the operator.
 bool acknowledge_alarm(store::Db& db, const std::string& destination, const std::string& operator_name);
 

@@ -1,4 +1,4 @@
-#include "engine/offload.hpp"
+#include "engine/offload/offload.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -11,32 +11,23 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/text.hpp"
+#include "engine/offload/internal.hpp"
+#include "engine/offload/world.hpp"
 #include "engine/volume.hpp"
 #include "store/evidence.hpp"
 #include "store/files.hpp"
 
 namespace sq::engine {
 
+using offload_detail::Candidate;
+using offload_detail::RemoveResult;
+
 namespace {
 
-struct Candidate {
-  GateFile gate;
-  Digest hash{};
-  std::int64_t size = 0, mtime_ns = 0;
-};
-
-std::vector<std::string> clean_selectors(const std::vector<std::string>& raw) {
+std::vector<std::string> offload_selectors(const std::vector<std::string>& raw) {
   if (raw.empty())
     throw Error(ErrorKind::usage, "name what to offload: one or more paths inside the volume, or `.` for all of it");
-  std::vector<std::string> out;
-  for (auto s : raw) {
-    while (s.size() > 1 && s.back() == '/') s.pop_back();
-    if (s != "." && !is_clean_relative(s))
-      throw Error(ErrorKind::usage, fmt::format("selector \"{}\" must be a path inside the volume (relative, no `..`), "
-                                                "or `.`", escape_for_display(s)));
-    out.push_back(s);
-  }
-  return out;
+  return clean_selectors(raw);
 }
 
 bool selected(const std::string& path, const std::string& sel) {
@@ -66,57 +57,6 @@ std::vector<Candidate> load_candidates(store::Db& db, std::int64_t volume_id, st
     out.push_back(std::move(c));
   }
   return out;
-}
-
-}  // namespace
-
-// ---- the re-check right before the unlink -----------------------------------
-
-namespace {
-
-struct RemoveResult {
-  enum class Kind { removed, drift, error } kind = Kind::removed;
-  std::string what;
-};
-
-RemoveResult drift(std::string what) { return {RemoveResult::Kind::drift, std::move(what)}; }
-
-bool same_object(const struct stat& a, const struct stat& b) { return a.st_ino == b.st_ino && a.st_dev == b.st_dev; }
-
-// Hashes the open handle; the bytes judged are the bytes that get unlinked.
-std::optional<Digest> hash_handle(int fd, std::vector<char>& buf) {
-  Hasher h;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) return h.finalize();
-    h.update(buf.data(), static_cast<std::size_t>(n));
-  }
-}
-
-RemoveResult verify_and_remove(int root, const Candidate& c, std::vector<char>& buf) {
-  auto [folder, name] = store::split_path(c.gate.path);
-  int pfd = folder.empty() ? ::dup(root) : open_beneath(root, folder, O_RDONLY | O_DIRECTORY);
-  if (pfd < 0) return drift(fmt::format("parent folder unusable ({}) — a symlink or a file in the way?",
-                                        std::strerror(folder.empty() ? errno : -pfd)));
-  Fd parent(pfd);
-  struct stat before {}, opened {}, after {};
-  if (::fstatat(pfd, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) != 0) return drift("missing on disk");
-  if (!S_ISREG(before.st_mode)) return drift("no longer a regular file (a symlink or something else is there)");
-  Fd file(::openat(pfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!file || ::fstat(file.get(), &opened) != 0 || !same_object(before, opened))
-    return drift("replaced between check and open");
-  if (opened.st_size != c.size || mtime_ns_of(opened) != c.mtime_ns)
-    return drift(fmt::format("size/mtime differ from the index ({} bytes now, {} indexed)", opened.st_size, c.size));
-  auto h = hash_handle(file.get(), buf);
-  if (!h) return {RemoveResult::Kind::error, std::strerror(errno)};
-  if (*h != c.hash) return drift("content differs from the index (BLAKE3 mismatch)");
-  if (::fstatat(pfd, name.c_str(), &after, AT_SYMLINK_NOFOLLOW) != 0 || !same_object(before, after) ||
-      after.st_size != opened.st_size || mtime_ns_of(after) != mtime_ns_of(opened))
-    return drift("changed during verification");
-  if (::unlinkat(pfd, name.c_str(), 0) != 0) return {RemoveResult::Kind::error, std::strerror(errno)};
-  return {};
 }
 
 }  // namespace
@@ -184,36 +124,118 @@ ResolvedVolume resolve_or_record(const config::Config& cfg, store::Db& db, const
   }
 }
 
-void flush_flips(store::Db& db, std::int64_t vol, std::int64_t run, std::vector<store::OffloadFlip>& flips,
-                 OffloadReport& rep) {
-  for (const auto& path : store::mark_offloaded_batch(db, vol, run, flips)) {
-    rep.errors += 1;
-    rep.drifted.emplace_back(path, "bytes removed but the status flip failed — the next index will report it missing");
-  }
-  flips.clear();
-}
+constexpr std::size_t kBatchFiles = 64;
+constexpr std::int64_t kBatchBytes = 64LL << 20;
 
-void remove_passing(store::Db& db, ResolvedVolume& vol, std::int64_t run, const std::vector<const Candidate*>& pass,
-                    OffloadReport& rep) {
-  std::vector<char> buf(1 << 20);
-  std::vector<store::OffloadFlip> flips;
-  for (const auto* c : pass) {
-    auto r = verify_and_remove(vol.root.get(), *c, buf);
-    if (r.kind == RemoveResult::Kind::removed) {
-      rep.offloaded += 1;
-      rep.bytes += c->size;
-      flips.push_back({c->gate.path, c->gate.content_id});
-      if (flips.size() >= 512) flush_flips(db, vol.row->id, run, flips, rep);
-      continue;
-    }
-    (r.kind == RemoveResult::Kind::drift ? rep.drift : rep.errors) += 1;
-    rep.drifted.emplace_back(c->gate.path, r.what);
+class Remover {
+ public:
+  Remover(store::Db& db, ResolvedVolume& vol, std::int64_t run, offload_detail::WorldCheck& world,
+          const OffloadOptions& o, OffloadReport& rep)
+      : db_(db), vol_(vol), run_(run), world_(world), o_(o), rep_(rep), buf_(1 << 20) {}
+
+  void add(const Candidate* c) {
+    batch_.push_back(c);
+    batch_bytes_ += c->size;
+    if (batch_.size() >= kBatchFiles || batch_bytes_ >= kBatchBytes) flush();
   }
-  flush_flips(db, vol.row->id, run, flips, rep);
+
+  void flush() {
+    auto confirmed = confirm(batch_);
+    batch_.clear();
+    batch_bytes_ = 0;
+    if (confirmed.empty()) return;
+    std::vector<store::OffloadFlip> intended, removed;
+    for (const auto* c : confirmed) intended.push_back({c->gate.path, c->gate.content_id});
+    store::record_offload_intents(db_, vol_.row->id, run_, intended);
+    for (const auto* c : confirmed)
+      if (remove(*c)) removed.push_back({c->gate.path, c->gate.content_id});
+    for (const auto& path : store::complete_offload_batch(db_, vol_.row->id, run_, removed, intended)) {
+      rep_.errors += 1;
+      rep_.drifted.emplace_back(path, "bytes removed but the status flip failed — the next index will report it "
+                                      "missing");
+    }
+  }
+
+ private:
+  // The look at every destination right before the unlinks.
+  std::vector<const Candidate*> confirm(const std::vector<const Candidate*>& batch) {
+    std::vector<const Candidate*> out;
+    for (const auto* c : batch) {
+      auto refusals = world_.confirm_copies(c->gate, c->hash, c->size, run_);
+      if (refusals.empty()) out.push_back(c);
+      else record_world_refusals(*c, refusals);
+    }
+    return out;
+  }
+
+  void record_world_refusals(const Candidate& c, const std::vector<GateRefusal>& refusals);
+
+  bool remove(const Candidate& c) {
+    std::int64_t n = ++unlinks_;
+    offload_detail::UnlinkHook hook;
+    if (o_.on_unlink) hook = [&](bool after) { o_.on_unlink(n, after); };
+    auto r = offload_detail::verify_and_remove(vol_.root.get(), c, buf_, hook);
+    if (r.kind == RemoveResult::Kind::removed) {
+      rep_.offloaded += 1;
+      rep_.bytes += c.size;
+      return true;
+    }
+    (r.kind == RemoveResult::Kind::drift ? rep_.drift : rep_.errors) += 1;
+    rep_.drifted.emplace_back(c.gate.path, r.what);
+    return false;
+  }
+
+  store::Db& db_;
+  ResolvedVolume& vol_;
+  std::int64_t run_;
+  offload_detail::WorldCheck& world_;
+  const OffloadOptions& o_;
+  OffloadReport& rep_;
+  std::vector<char> buf_;
+  std::vector<const Candidate*> batch_;
+  std::int64_t batch_bytes_ = 0, unlinks_ = 0;
+};
+
+void Remover::record_world_refusals(const Candidate& c, const std::vector<GateRefusal>& refusals) {
+  rep_.world_refused = true;
+  record_refusals(rep_, o_, c, refusals);
+  for (const auto& r : refusals) rep_.satisfied[r.target] -= 1;
 }
 
 std::int64_t begin_offload(store::Db& db, std::int64_t volume_id) {
   return store::begin_run_or_throw(db, {store::RunKind::offload, volume_id, ""});
+}
+
+// The offline gate first, then what each target looks like now; a file
+// passes only when every required target passes both.
+std::vector<const Candidate*> judge(OffloadGate& gate, const offload_detail::WorldCheck& world,
+                                    const config::Volume& v, const std::vector<const Candidate*>& chosen,
+                                    const OffloadOptions& opts, OffloadReport& rep) {
+  for (const auto& t : v.offload_requires) rep.satisfied[t] = 0;
+  std::vector<const Candidate*> pass;
+  for (const auto* c : chosen) {
+    auto refusals = gate.judge(c->gate);
+    for (const auto& t : v.offload_requires) {
+      auto offline = std::any_of(refusals.begin(), refusals.end(), [&](const GateRefusal& r) { return r.target == t; });
+      if (offline) continue;
+      if (const auto& w = world.target_refusal(t)) {
+        refusals.push_back(*w);
+        rep.world_refused = true;
+      } else {
+        rep.satisfied[t] += 1;
+      }
+    }
+    if (refusals.empty()) pass.push_back(c);
+    else record_refusals(rep, opts, *c, refusals);
+  }
+  rep.candidates = static_cast<std::int64_t>(chosen.size());
+  return pass;
+}
+
+void settle_earlier(store::Db& db, ResolvedVolume& vol, OffloadReport& rep) {
+  auto settled = settle_interrupted_offloads(db, vol.root.get(), vol.row->id);
+  rep.settled_offloaded = settled.offloaded;
+  rep.settled_kept = settled.kept;
 }
 
 }  // namespace
@@ -222,7 +244,7 @@ OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std
                           const OffloadOptions& opts) {
   const auto& v = policy(cfg, volume);
   // --older-than is a selector of its own: it applies to the whole volume.
-  auto sels = clean_selectors(opts.selectors.empty() && opts.older_than_ns ? std::vector<std::string>{"."}
+  auto sels = offload_selectors(opts.selectors.empty() && opts.older_than_ns ? std::vector<std::string>{"."}
                                                                            : opts.selectors);
   if (opts.older_than_ns && *opts.older_than_ns <= 0) throw Error(ErrorKind::usage, "--older-than must be positive");
   auto& db = st.db();
@@ -232,26 +254,21 @@ OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std
   rep.dry_run = opts.dry_run;
   if (!opts.dry_run) rep.run_id = begin_offload(db, vol.row->id);
   try {
+    if (!opts.dry_run) settle_earlier(db, vol, rep);
     auto all = load_candidates(db, vol.row->id, st.self_node_id());
     auto chosen = select(all, sels, opts, rep);
     OffloadGate gate(db, vol.row->id, v.offload_requires, v.offload_max_evidence_age_ns, now_ns());
-    for (const auto& t : v.offload_requires) rep.satisfied[t] = 0;
-    std::vector<const Candidate*> pass;
-    for (const auto* c : chosen) {
-      auto refusals = gate.judge(c->gate);
-      for (const auto& t : v.offload_requires)
-        if (std::none_of(refusals.begin(), refusals.end(), [&](const GateRefusal& r) { return r.target == t; }))
-          rep.satisfied[t] += 1;
-      if (refusals.empty()) pass.push_back(c);
-      else record_refusals(rep, opts, *c, refusals);
-    }
-    rep.candidates = static_cast<std::int64_t>(chosen.size());
-    if (opts.dry_run) {
+    offload_detail::WorldCheck world(cfg, db, volume, v.offload_requires, opts.transport);
+    auto pass = judge(gate, world, v, chosen, opts, rep);
+    if (opts.dry_run) {  // a dry run reads no file: copies are confirmed only by a real run
       rep.offloaded = static_cast<std::int64_t>(pass.size());
       for (const auto* c : pass) rep.bytes += c->size;
       return rep;
     }
-    remove_passing(db, vol, rep.run_id, pass, rep);
+    Remover remover(db, vol, rep.run_id, world, opts, rep);
+    for (const auto* c : pass) remover.add(c);
+    remover.flush();
+    rep.copies_rehashed = world.copies_rehashed();
   } catch (const std::exception& e) {
     store::finish_run(db, rep.run_id, {store::RunStatus::failed, e.what(), rep.offloaded, rep.offloaded});
     throw;

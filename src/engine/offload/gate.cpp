@@ -1,4 +1,4 @@
-#include "engine/offload_gate.hpp"
+#include "engine/offload/gate.hpp"
 
 #include <fmt/format.h>
 
@@ -13,15 +13,40 @@ std::string_view to_string(GateCause c) {
     case GateCause::evidence_stale: return "evidence-stale";
     case GateCause::not_pushed: return "not-pushed";
     case GateCause::not_content_verified: return "not-content-verified";
+    case GateCause::uncheckable_target: return "uncheckable-target";
+    case GateCause::alarm_latched: return "alarm-latched";
+    case GateCause::volatile_destination: return "volatile-destination";
+    case GateCause::destination_unreachable: return "destination-unreachable";
+    case GateCause::copy_missing: return "copy-missing";
+    case GateCause::copy_changed: return "copy-changed";
+    case GateCause::copy_damaged: return "copy-damaged";
+    case GateCause::copy_unreadable: return "copy-unreadable";
   }
   return "unknown";
 }
+
+bool is_world_cause(GateCause c) { return c >= GateCause::uncheckable_target; }
 
 std::string next_step(GateCause c, const std::string& volume, const std::string& target) {
   switch (c) {
     case GateCause::evidence_stale:
     case GateCause::not_content_verified:
       return fmt::format("squirrel verify {}", target);
+    case GateCause::alarm_latched:
+      return fmt::format("squirrel verify {} --full (a clean pass clears the alarm), or `squirrel verify ack {}` once "
+                         "you know why",
+                         target, target);
+    case GateCause::uncheckable_target:
+      return fmt::format("remove {} from offload_requires of {}, or require a local mirror", target, volume);
+    case GateCause::volatile_destination:
+      return fmt::format("point destination {} at a disk that survives a reboot", target);
+    case GateCause::destination_unreachable:
+      return fmt::format("mount the disk of {} (or fix its root), then retry", target);
+    case GateCause::copy_missing:
+    case GateCause::copy_changed:
+    case GateCause::copy_damaged:
+    case GateCause::copy_unreadable:
+      return fmt::format("squirrel sync {} --to {}, then squirrel verify {} --full", volume, target, target);
     default:
       return fmt::format("squirrel sync {} --to {}", volume, target);
   }

@@ -14,7 +14,25 @@
 
 namespace sq::engine {
 
-enum class GateCause { no_evidence, evidence_behind, evidence_stale, not_pushed, not_content_verified };
+// The first five are the offline gate's (judged from records); the rest come
+// from looking at the destinations (world.hpp).
+enum class GateCause {
+  no_evidence,
+  evidence_behind,
+  evidence_stale,
+  not_pushed,
+  not_content_verified,
+  uncheckable_target,
+  alarm_latched,
+  volatile_destination,
+  destination_unreachable,
+  copy_missing,
+  copy_changed,
+  copy_damaged,
+  copy_unreadable,
+};
+// True for the causes that come from looking at a destination.
+bool is_world_cause(GateCause c);
 std::string_view to_string(GateCause c);
 std::string next_step(GateCause c, const std::string& volume, const std::string& target);
 

@@ -1,0 +1,74 @@
+#pragma once
+// Offload looks at the world before the one irreversible act. The offline
+// gate (gate.hpp) judges records; this module judges the destinations the
+// records point at, so that a deleted, corrupted or unmounted copy never
+// lets a local file go. Its rules:
+//
+// | check                                   | when                        | refusal cause           | scope                        |
+// |-----------------------------------------|-----------------------------|-------------------------|------------------------------|
+// | the target is a local destination       | before any file             | uncheckable-target      | the whole target             |
+// | no alarm latched on the target          | before any file             | alarm-latched           | the whole target             |
+// | the root's filesystem survives a reboot | before any file             | volatile-destination    | the whole target             |
+// | the volume's marker is there and ours   | before any file; again when | destination-unreachable | the whole target             |
+// |                                         | a copy is missing           |                         |                              |
+// | a recorded copy of the content exists,  | per file, before its unlink | copy-missing            | the file; the finding is     |
+// | with the recorded size and mtime        |                             | copy-changed            | recorded (copy lost, alarm), |
+// | the copy re-hashes to the content       | per file, before its unlink | copy-damaged            | then the rest of the target  |
+//
+// A finding is recorded like a verify finding (the copy marked lost, the
+// evidence demoted, the alarm latched), so it outlives the run.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/dest/transport.hpp"
+#include "engine/offload/gate.hpp"
+#include "engine/sync/mirror.hpp"
+#include "store/db.hpp"
+
+namespace sq::engine::offload_detail {
+
+// True when the filesystem holding `path` does not survive a reboot.
+bool on_volatile_filesystem(const std::string& path);
+
+class WorldCheck {
+ public:
+  WorldCheck(const config::Config& cfg, store::Db& db, std::string volume, const std::vector<std::string>& targets,
+             const sync::TransportFactory& transport);
+  // The refusal that holds for every file of the target, if any.
+  const std::optional<GateRefusal>& target_refusal(const std::string& target) const;
+  // Confirms the copy each target holds of this content, re-hashing it;
+  // one refusal per target that could not be confirmed. A finding (copy
+  // gone, changed or damaged) is recorded at once and refuses the rest of
+  // the target.
+  std::vector<GateRefusal> confirm_copies(const GateFile& f, const Digest& hash, std::int64_t size,
+                                          std::int64_t run_id);
+  std::int64_t copies_rehashed() const { return rehashed_; }
+
+ private:
+  struct Target {
+    std::string name, root;
+    std::unique_ptr<dest::Transport> t;
+    std::optional<GateRefusal> refusal;
+  };
+  struct Copy {
+    std::int64_t ledger_id = 0, volume_id = 0, size = 0, mtime_ns = 0;
+    std::string located;  // name at the destination
+  };
+  void open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport);
+  std::vector<Copy> copies_of(const std::string& target, const GateFile& f);
+  std::optional<GateRefusal> confirm(Target& t, const GateFile& f, const Digest& hash, std::int64_t size,
+                                     std::int64_t run_id);
+  void record_finding(Target& t, const Copy& c, GateCause cause, const std::string& detail, std::int64_t run_id);
+
+  store::Db& db_;
+  std::string volume_;
+  std::map<std::string, Target> targets_;
+  std::int64_t rehashed_ = 0;
+};
+
+}  // namespace sq::engine::offload_detail
