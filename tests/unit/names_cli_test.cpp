@@ -1,5 +1,6 @@
-// Issue 12 §4 through the real binary: an index that finds a reserved name
-// fails with one line and status is not green.
+// Issue 12 §4 and §6 through the real binary: an index that finds a
+// reserved name fails with one line and status is not green; an index-less
+// restore of a file no receipt vouches for fails with one line.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -44,4 +45,20 @@ TEST(ReservedNamesCli, IndexFailsWithOneLineAndStatusIsNotGreen) {
   auto j = nlohmann::json::parse(status.out);
   EXPECT_EQ(j["volumes"][0]["unprotected"], 1);
   EXPECT_EQ(j["volumes"][0]["light"], "amber");
+}
+
+// A file no receipt vouches for still comes back, but the command says so
+// in one line and fails.
+TEST(ReceiptNamesCli, ARestoreOfAFileNoReceiptVouchesForFails) {
+  CliSandbox sb;
+  ASSERT_NO_FATAL_FAILURE(synced_sandbox(sb));
+  write_file(sb.root() / "usb" / "photos" / "stranger.jpg", "nobody vouches for me");
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(sb.db_path().string() + suffix);
+
+  auto r = sb.run({"restore", "photos", "--to", (sb.root() / "out").string()});
+  EXPECT_EQ(r.status, 1);
+  ASSERT_EQ(r.error_lines().size(), 1u) << r.err;
+  EXPECT_THAT(r.error_lines()[0], HasSubstr("restored 1 file(s) that no receipt vouches for"));
+  EXPECT_EQ(read_file(sb.root() / "out" / "stranger.jpg"), "nobody vouches for me");
+  EXPECT_THAT(r.out, HasSubstr("unnamed=1"));
 }
