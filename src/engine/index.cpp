@@ -119,8 +119,8 @@ Skip Indexer::skip_of(const std::string& rel, const DirEntry& e) const {
   if (e.type == DirEntry::Type::special) return Skip::none;
   bool file = e.type == DirEntry::Type::file;
   if (rel.empty() && file && e.name == kMarkerName) return Skip::marker;
+  if (file && restore_temp_like(e.name)) return Skip::restore_temp;  // at the top too: say what it is
   if (rel.empty() && reserved_at_root(e.name)) return Skip::reserved;
-  if (file && restore_temp_like(e.name)) return Skip::restore_temp;
   if ((rel.empty() ? 0 : rel.size() + 1) + e.name.size() > max_path_) return Skip::too_long;
   return Skip::none;
 }

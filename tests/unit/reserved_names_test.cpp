@@ -32,6 +32,7 @@ void put_reserved_and_lookalikes(SyncSandbox& sb) {
   sb.write(".squirrel-restore-history/run-2/photo.jpg", "moved aside by restore --in-place");
   sb.write(".squirrel-notes", "a root file under the reserved prefix");
   sb.write(std::string("sub/") + kTemp, "left by a killed restore");
+  sb.write(kTemp, "left at the top by a killed restore");
   sb.write("sub/photo.jpg", "P");
   sb.write("sub/.squirrel-index/y", "reserved only at the top");
   sb.write("sub/.squirrel-restore-87-0123456789ABCDEF", "upper-case hex: not a temp name");
@@ -47,9 +48,10 @@ engine::VolumeStatus status_of(SyncSandbox& sb) {
   return engine::build_status(sb.cfg(), &sb.st(), std::string("v"), now_ns()).volumes.at(0);
 }
 
-engine::IndexReport index_collecting(SyncSandbox& sb, std::vector<std::string>& warned) {
+// path -> warning message
+engine::IndexReport index_collecting(SyncSandbox& sb, std::map<std::string, std::string>& warned) {
   return engine::run_index(sb.cfg(), sb.st(), "v", index_opts(), [&](const engine::IndexEvent& e) {
-    if (e.type == engine::IndexEvent::Type::warning) warned.push_back(e.path);
+    if (e.type == engine::IndexEvent::Type::warning) warned[e.path] = e.message;
   });
 }
 
@@ -58,19 +60,23 @@ engine::IndexReport index_collecting(SyncSandbox& sb, std::vector<std::string>& 
 TEST(ReservedNames, TheWalkRecordsNoneAndReportsEachOne) {
   SyncSandbox sb;
   put_reserved_and_lookalikes(sb);
-  std::vector<std::string> warned;
+  std::map<std::string, std::string> warned;
   auto r = index_collecting(sb, warned);
   EXPECT_EQ(r.status, RunStatus::success) << "the walk itself was complete";
-  EXPECT_EQ(r.reserved, 5);
-  std::sort(warned.begin(), warned.end());
-  EXPECT_THAT(warned, ElementsAre(".squirrel-index", ".squirrel-notes", ".squirrel-restore-history",
-                                  ".squirrel-staging", std::string("sub/") + kTemp));
+  EXPECT_EQ(r.reserved, 6);
+  std::vector<std::string> paths;
+  for (const auto& [path, message] : warned) paths.push_back(path);
+  EXPECT_THAT(paths, ElementsAre(".squirrel-index", ".squirrel-notes", kTemp, ".squirrel-restore-history",
+                                 ".squirrel-staging", std::string("sub/") + kTemp));
+  EXPECT_THAT(warned[kTemp], HasSubstr("temp file of an interrupted restore"));
+  EXPECT_THAT(warned[".squirrel-restore-history"], HasSubstr("move what you want to keep back into the volume"));
+  EXPECT_THAT(warned[".squirrel-index"], HasSubstr("rename it"));
   EXPECT_EQ(present_paths(sb), (std::set<std::string>{"sub/.squirrel-index/y",
                                                       "sub/.squirrel-restore-87-0123456789ABCDEF", "sub/photo.jpg"}));
   auto notes = sb.db().query_rows("SELECT note FROM runs_audit WHERE run_id = ? AND transition = 'reserved-names'",
                                   {store::Value{r.run_id}});
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0][0], store::Value{std::string("5")});
+  EXPECT_EQ(notes[0][0], store::Value{std::string("6")});
 }
 
 // The report: every copy green, "1 files of 1 present", while four
