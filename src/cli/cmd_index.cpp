@@ -24,12 +24,14 @@ nlohmann::json report_json(const engine::IndexReport& r) {
   return {{"volume", r.volume},         {"run_id", r.run_id},         {"status", store::to_string(r.status)},
           {"dry_run", r.dry_run},       {"added", r.added},           {"modified", r.modified},
           {"unchanged", r.unchanged},   {"missing", r.missing},       {"errors", r.errors},
-          {"skipped", r.skipped_special}, {"bytes_hashed", r.bytes_hashed}, {"first_index", r.first_index}};
+          {"reserved", r.reserved},     {"skipped", r.skipped_special}, {"bytes_hashed", r.bytes_hashed},
+          {"first_index", r.first_index}};
 }
 
 std::string summary_line(const engine::IndexReport& r) {
-  return fmt::format("{}{}: added={} modified={} unchanged={} missing={} errors={}{}\n", r.dry_run ? "(dry-run) " : "",
-                     r.volume, r.added, r.modified, r.unchanged, r.missing, r.errors,
+  return fmt::format("{}{}: added={} modified={} unchanged={} missing={} errors={}{}{}\n",
+                     r.dry_run ? "(dry-run) " : "", r.volume, r.added, r.modified, r.unchanged, r.missing, r.errors,
+                     r.reserved ? fmt::format(" reserved={}", r.reserved) : "",
                      r.run_id ? fmt::format(" (run {})", r.run_id) : "");
 }
 
@@ -61,10 +63,17 @@ void run(Context& ctx, const IndexFlags& f) {
                  static_cast<long long>(report.skipped_special));
   if (f.json) print_json(report_json(report));
   else print(summary_line(report));
+  // One line for both: errors first, since they are what stopped files being recorded.
   if (report.errors) {
-    std::fprintf(stderr, "Error: encountered %lld error(s) during the walk — files listed above were not recorded "
-                         "and nothing was flagged missing\n",
+    std::fprintf(stderr, "Error: encountered %lld error(s) during the walk — the paths listed above were not "
+                         "recorded (files missing elsewhere were still flagged); fix them and index again\n",
                  static_cast<long long>(report.errors));
+    ctx.exit_code = 1;
+  } else if (report.reserved) {
+    std::fprintf(stderr, "Error: %lld entr%s under names squirrel reserves (listed above) %s never copied — rename "
+                         "or remove them\n",
+                 static_cast<long long>(report.reserved), report.reserved == 1 ? "y" : "ies",
+                 report.reserved == 1 ? "is" : "are");
     ctx.exit_code = 1;
   }
 }

@@ -49,12 +49,20 @@ void warn_without_index(const engine::RestoreReport& r) {
   std::fprintf(stderr, "note: no index for volume \"%s\": %s the mirror, checked against %lld receipt(s)\n",
                r.volume.c_str(), r.dry_run ? "would restore from" : "restored from",
                static_cast<long long>(r.receipts_read));
-  if (r.unnamed > 0)
-    std::fprintf(stderr, "warning: %s %lld unnamed files: no receipt vouches for them\n",
-                 r.dry_run ? "would restore" : "restored", static_cast<long long>(r.unnamed));
   if (r.companions_skipped > 0)
     std::fprintf(stderr, "warning: skipped %lld AppleDouble companion files (._*) no receipt names\n",
                  static_cast<long long>(r.companions_skipped));
+}
+
+// A file no receipt vouches for was restored without a check of its bytes:
+// never a clean result, whatever the run row says.
+void fail_on_unchecked(Context& ctx, const engine::RestoreReport& r) {
+  if (r.unnamed == 0) return;
+  std::fprintf(stderr, "Error: %s %lld file(s) that no receipt vouches for, so their bytes are unchecked "
+                       "(unnamed=%lld) — compare them with another copy before you trust them\n",
+               r.dry_run ? "would restore" : "restored", static_cast<long long>(r.unnamed),
+               static_cast<long long>(r.unnamed));
+  ctx.exit_code = 1;
 }
 
 std::string summary_line(const engine::RestoreReport& r) {
@@ -92,6 +100,7 @@ void run(Context& ctx, const RestoreFlags& f) {
   if (f.json) print_json(report_json(r));
   else print(summary_line(r));
   if (r.status != store::RunStatus::success) ctx.exit_code = 1;
+  fail_on_unchecked(ctx, r);
 }
 
 }  // namespace

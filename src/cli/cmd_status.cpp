@@ -108,6 +108,7 @@ void print_volume(const engine::VolumeStatus& v, std::int64_t now, bool colour) 
     for (std::string line; std::getline(table, line);) print("  " + line + "\n");
   }
   print(offload_line(v.offload));
+  if (v.unprotected) print(fmt::format("  unprotected: {} under reserved names, never copied\n", v.unprotected));
   for (const auto& why : v.reasons) print("  why: " + why + "\n");
   for (const auto& t : v.targets)
     for (const auto& why : t.reasons) print("  why: " + why + "\n");
@@ -170,6 +171,7 @@ nlohmann::json volume_json(const engine::VolumeStatus& v, std::int64_t now) {
           {"offload", {{"has_policy", o.has_policy}, {"present_files", o.present_files},
                        {"present_bytes", o.present_bytes}, {"ready_files", o.ready_files},
                        {"ready_bytes", o.ready_bytes}}},
+          {"unprotected", v.unprotected},
           {"reasons", v.reasons}};
 }
 

@@ -26,6 +26,20 @@ std::string format_bytes(std::int64_t bytes);
 // UTF-8 is shown as \xNN, and backslash, newline and tab are escaped.
 std::string escape_for_display(std::string_view bytes);
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+// U+10FFFF — the sequences Go's decoder accepts, byte for byte.
+bool is_valid_utf8(std::string_view bytes);
+inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
+// `bytes` with each byte that does not begin a valid sequence replaced by
+// U+FFFD, one per byte: the text Go's encoding/json writes for such a
+// string, so receipts spell names as the reference does.
+std::string utf8_replacing_invalid(std::string_view bytes);
+
+// Standard base64 (RFC 4648, with padding). Decoding refuses anything else:
+// other characters, missing or misplaced padding, non-zero spare bits.
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+
 std::int64_t now_ns();
 std::string rfc3339_utc(std::int64_t ns);
 // yyyymmddThhmmss.mmmZ — sortable and safe in a file name.

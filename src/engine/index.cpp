@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <climits>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/reserved.hpp"
 #include "core/text.hpp"
 #include "engine/batch_sink.hpp"
 #include "engine/hash_pool.hpp"
@@ -30,6 +33,26 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The longest volume-relative path a copy can have: a mirror keeps a file
+// at <volume>/<path> and its earlier versions at
+// <volume>/.squirrel-history/run-<id>/<path>, and the system refuses names
+// of PATH_MAX bytes. A longer path could be walked but never copied, so
+// the index refuses it rather than record a file nothing will protect.
+std::size_t max_copyable_path(const std::string& volume) {
+  constexpr std::size_t kHistory = std::string_view("/.squirrel-history/run-").size() + 19 + 1;  // 19: int64 digits
+  constexpr std::size_t kLongest = PATH_MAX - 1;  // bytes before the terminating NUL
+  return kLongest > volume.size() + kHistory ? kLongest - volume.size() - kHistory : 0;
+}
+
+// Why the walk leaves an entry out of the index.
+enum class Skip {
+  none,
+  marker,        // the volume's own marker
+  reserved,      // a name squirrel reserves at the volume's top
+  restore_temp,  // a file named like a restore's temp file
+  too_long,      // a path no copy could have
+};
+
 class Indexer {
  public:
   Indexer(store::Store& st, const IndexOptions& opts, const IndexListener& listener)
@@ -40,6 +63,9 @@ class Indexer {
  private:
   bool writes() const { return opts_.mode == IndexMode::index && !opts_.dry_run; }
   bool trusts_stat(const store::LiveRow* live, const FileStat& st) const;
+  Skip skip_of(const std::string& rel, const DirEntry& e) const;
+  void skipped(const std::string& rel, const DirEntry& e, Skip why);
+  bool under_unread(const std::string& folder) const;
   void visit(const WalkedDir& dir);
   void classify_files(const std::string& rel, const DirListing& listing);
   void submit(HashJob job, const store::LiveRow* live);
@@ -61,6 +87,7 @@ class Indexer {
   int root_ = -1;
   std::int64_t volume_id_ = 0;  // 0 before the first index
   std::int64_t run_id_ = 0;
+  std::size_t max_path_ = 0;
   std::unique_ptr<HashPool> pool_;
   std::unique_ptr<BatchSink> sink_;
   std::map<std::string, store::LiveRow> pending_live_;  // path -> live row, for jobs in flight
@@ -72,6 +99,10 @@ class Indexer {
   // Folders listed in full -> names in them this walk did not observe (a
   // file error, or a row the listing lacked): what a partial walk may stamp.
   std::map<std::string, std::set<std::string>> listed_;
+  // Paths the walk could not look into (a folder it could not list or was
+  // refused, an entry it could not stat): rows beneath them are not judged
+  // missing. Everything else the walk listed still is.
+  std::set<std::string> unread_;
   std::int64_t files_done_ = 0;
   Clock::time_point last_progress_ = Clock::now();
 };
@@ -83,6 +114,54 @@ void Indexer::emit(IndexEvent::Type t, const std::string& path, const std::strin
 void Indexer::not_observed(const std::string& path) {
   auto [folder, name] = store::split_path(path);
   if (auto it = listed_.find(folder); it != listed_.end()) it->second.insert(name);
+}
+
+Skip Indexer::skip_of(const std::string& rel, const DirEntry& e) const {
+  if (e.type == DirEntry::Type::special) return Skip::none;
+  bool file = e.type == DirEntry::Type::file;
+  if (rel.empty() && file && e.name == kMarkerName) return Skip::marker;
+  if (file && restore_temp_like(e.name)) return Skip::restore_temp;  // at the top too: say what it is
+  if (rel.empty() && reserved_at_root(e.name)) return Skip::reserved;
+  if ((rel.empty() ? 0 : rel.size() + 1) + e.name.size() > max_path_) return Skip::too_long;
+  return Skip::none;
+}
+
+// Reserved names are reported, never recorded: a row under one would be
+// left out of every copy while status counted the volume as safe.
+void Indexer::skipped(const std::string& rel, const DirEntry& e, Skip why) {
+  std::string path = join_rel(rel, e.name);
+  bool folder = e.type == DirEntry::Type::directory;
+  switch (why) {
+    case Skip::none:
+    case Skip::marker:
+      return;
+    case Skip::reserved:
+      report_->reserved += 1;
+      return emit(IndexEvent::Type::warning, path,
+                  e.name == ".squirrel-restore-history"
+                      ? "holds the files `restore --in-place` moved aside; squirrel neither indexes nor copies them — "
+                        "move what you want to keep back into the volume, then delete the folder"
+                      : "squirrel reserves this name at the top of a volume: not indexed and never copied — rename it");
+    case Skip::restore_temp:
+      report_->reserved += 1;
+      return emit(IndexEvent::Type::warning, path,
+                  "named like the temp file of an interrupted restore: not indexed and never copied — delete it, or "
+                  "rename it if it is yours");
+    case Skip::too_long:
+      if (folder) unread_.insert(path);
+      return file_error(path, fmt::format("the path is {} bytes, longer than the {} a copy of it can have — shorten "
+                                          "it{}", path.size(), max_path_, folder ? "; nothing in it is indexed" : ""));
+  }
+}
+
+bool Indexer::under_unread(const std::string& folder) const {
+  if (unread_.empty()) return false;
+  for (std::string p = folder;;) {
+    if (unread_.count(p)) return true;
+    if (p.empty()) return false;
+    auto slash = p.rfind('/');
+    p = slash == std::string::npos ? std::string() : p.substr(0, slash);
+  }
 }
 
 void Indexer::file_error(const std::string& path, const std::string& msg) {
@@ -102,6 +181,7 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
   root_ = vol.root.get();
   volume_id_ = vol.row ? vol.row->id : 0;
   run_id_ = report.run_id;
+  max_path_ = max_copyable_path(vol.name);
   had_files_ = volume_id_ && store::volume_has_files(db_, volume_id_);
   int workers = opts_.workers > 0 ? opts_.workers : default_workers();
   // Results are consumed in walk order by this thread, which also walks and
@@ -112,7 +192,8 @@ void Indexer::run(ResolvedVolume& vol, IndexReport& report) {
     // A volume with no file rows has nothing to compare a stat with, and
     // every file gets hashed: the walk leaves regular files to the fstat
     // of the worker that opens them, one name lookup per file instead of two.
-    Walker walker(root_, 64, opts_.mode != IndexMode::index || had_files_);
+    auto enter = [this](const std::string& rel, const DirEntry& e) { return skip_of(rel, e) == Skip::none; };
+    Walker walker(root_, 64, opts_.mode != IndexMode::index || had_files_, enter);
     while (auto dir = walker.next()) visit(*dir);
   }
   while (!pool_->idle()) drain(true);
@@ -129,16 +210,15 @@ void Indexer::visit(const WalkedDir& dir) {
   const std::string& rel = dir.rel;
   walked_.insert(rel);
   if (!dir.listing.error.empty()) {
+    unread_.insert(rel);
     file_error(rel.empty() ? "." : rel, "cannot read directory: " + dir.listing.error);
     return;
   }
   listed_.try_emplace(rel);
-  for (const auto& [name, msg] : dir.listing.errors) file_error(join_rel(rel, name), msg);
-  if (rel.empty())
-    for (const auto& e : dir.listing.entries)
-      if (e.type == DirEntry::Type::directory && e.name == ".squirrel-history")
-        emit(IndexEvent::Type::warning, e.name,
-             "a .squirrel-history folder is inside the volume; it is indexed like any other folder but never synced");
+  for (const auto& [name, msg] : dir.listing.errors) {
+    unread_.insert(join_rel(rel, name));  // perhaps a folder: nothing beneath it is judged
+    file_error(join_rel(rel, name), msg);
+  }
   classify_files(rel, dir.listing);
 }
 
@@ -146,10 +226,16 @@ void Indexer::classify_files(const std::string& rel, const DirListing& listing) 
   std::map<std::string, store::LiveRow> live;
   if (had_files_)
     for (auto& row : store::live_rows_in_folder(db_, volume_id_, rel)) live.emplace(row.name, std::move(row));
-  std::set<std::string> seen;
+  std::set<std::string> seen;  // names that are there (or may be): never judged missing
+  for (const auto& [name, msg] : listing.errors) seen.insert(name);
   for (const auto& e : listing.entries) {
     if (e.type == DirEntry::Type::special) report_->skipped_special += 1;
-    if (e.type != DirEntry::Type::file || (rel.empty() && e.name == kMarkerName)) continue;
+    if (auto why = skip_of(rel, e); why != Skip::none) {
+      skipped(rel, e, why);
+      if (why == Skip::too_long) seen.insert(e.name);  // refused, not gone; a reserved name's old row retires
+      continue;
+    }
+    if (e.type != DirEntry::Type::file) continue;
     if (!live.empty()) seen.insert(e.name);
     auto it = live.find(e.name);
     const store::LiveRow* lr = it == live.end() ? nullptr : &it->second;
@@ -229,9 +315,10 @@ void Indexer::flush_batch() {
   batch_ = {};
 }
 
-// Folders the index knows but the walk never reached are gone entirely.
-// Rows written by this run were all walked, so a volume that had none when
-// the run began has nothing to collect (and a first index skips the scan).
+// Folders the index knows but the walk never reached are gone entirely,
+// unless they lie beneath a path the walk could not look into. Rows
+// written by this run were all walked, so a volume that had none when the
+// run began has nothing to collect (and a first index skips the scan).
 void Indexer::collect_unwalked() {
   if (!volume_id_ || !had_files_) return;
   store::Stmt st(db_,
@@ -241,20 +328,20 @@ void Indexer::collect_unwalked() {
   while (st.step()) {
     auto folder = st.blob(0);
     std::string path(folder.begin(), folder.end());
-    if (walked_.count(path)) continue;
+    if (walked_.count(path) || under_unread(path)) continue;
     auto name = st.blob(1);
     unseen(join_rel(path, std::string(name.begin(), name.end())), st.i64(2));
   }
 }
 
+// A walk with errors still flags what vanished from every folder it listed
+// (the paths it could not look into never reached unseen_), but stamps
+// only the rows it observed instead of every present row.
 void Indexer::settle() {
   if (!writes()) return;
-  if (report_->errors) {
-    report_->missing = 0;  // nothing is flagged missing after an incomplete walk
-    if (volume_id_) store::stamp_listed_folders(db_, volume_id_, run_id_, listed_);
-    return;
-  }
-  report_->missing = store::settle_walk(db_, volume_id_, run_id_, unseen_, unstamped_ > 0);
+  bool complete = report_->errors == 0;
+  report_->missing = store::settle_walk(db_, volume_id_, run_id_, unseen_, complete && unstamped_ > 0);
+  if (!complete) store::stamp_listed_folders(db_, volume_id_, run_id_, listed_);
 }
 
 store::RunKind kind_of(const IndexOptions& o) {
@@ -311,8 +398,12 @@ void begin_gated(const config::Config& cfg, store::Db& db, const IndexOptions& o
   }
 }
 
-void finish(store::Db& db, IndexReport& r) {
+void finish(store::Db& db, IndexReport& r, const IndexOptions& opts) {
   if (!r.run_id) return;
+  // Status reads this row to count what is not protected: the walk itself
+  // was complete, so the run's status does not change for it.
+  if (r.reserved && opts.mode == IndexMode::index)
+    store::append_audit(db, r.run_id, kReservedNamesTransition, std::nullopt, now_ns(), std::to_string(r.reserved));
   r.status = r.errors ? store::RunStatus::partial : store::RunStatus::success;
   std::string err = r.errors ? fmt::format("{} file error(s)", r.errors) : "";
   store::finish_run(db, r.run_id, {r.status, err, r.added + r.modified + r.unchanged, r.added + r.modified + r.missing});
@@ -338,7 +429,7 @@ IndexReport run_index(const config::Config& cfg, store::Store& st, const std::st
     }
     throw;
   }
-  finish(db, report);
+  finish(db, report, opts);
   return report;
 }
 

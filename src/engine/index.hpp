@@ -36,12 +36,18 @@ struct IndexEvent {
 };
 using IndexListener = std::function<void(const IndexEvent&)>;
 
+inline constexpr const char* kReservedNamesTransition = "reserved-names";
+
 struct IndexReport {
   std::string volume;
   std::int64_t run_id = 0;  // 0 for a dry run
   store::RunStatus status = store::RunStatus::success;
   std::int64_t added = 0, modified = 0, unchanged = 0, missing = 0, errors = 0;
   std::int64_t skipped_special = 0;   // symlinks, devices, FIFOs, sockets
+  // Entries under names squirrel reserves (core/reserved.hpp): reported,
+  // never recorded, never copied. An index run stores the count in a
+  // runs_audit row (kReservedNamesTransition) for status.
+  std::int64_t reserved = 0;
   std::int64_t bytes_hashed = 0;
   std::int64_t settled_offloaded = 0;  // files a killed offload had unlinked, recorded as offloaded first
   bool first_index = false;

@@ -1,6 +1,13 @@
 // Restore without an index (a fresh machine): the mirror itself says which
 // files exist, and the receipts every sealed push left in
 // <volume>/.squirrel-index/run-<id> say what their bytes must hash to.
+//
+// A receipt names a path byte-exactly in `path_b64` when `path` cannot
+// (sync/plan.hpp). A line without it whose `path` holds U+FFFD — written by
+// the reference, which replaces every byte that is not UTF-8 with it — only
+// spells a name: it vouches for a file only when exactly one file at the
+// mirror is spelled that way, so two names that read alike never borrow
+// each other's hash.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,8 +16,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/reserved.hpp"
 #include "core/text.hpp"
 #include "engine/restore_internal.hpp"
+#include "engine/sync/plan.hpp"
 #include "engine/volume.hpp"
 
 namespace sq::engine::restore_detail {
@@ -18,14 +27,27 @@ namespace sq::engine::restore_detail {
 namespace {
 
 constexpr const char* kIndexDir = ".squirrel-index";
-constexpr const char* kReservedPrefix = ".squirrel-";
 constexpr std::size_t kMaxReceiptBytes = std::size_t{1} << 30;
 
 struct Vouched {
   Digest hash{};
   std::int64_t size = 0, mtime_ns = 0;
+  std::int64_t run = 0;  // the receipt's run: the later entry wins
 };
-using Receipts = std::map<std::string, Vouched>;  // path -> the latest receipt entry
+
+// How a receipt spells a name that is not plain UTF-8 (the reference's way).
+std::string spelling_of(const std::string& name) { return utf8_replacing_invalid(name); }
+
+bool spelled_only(const std::string& path) { return path.find(kReplacementCharacter) != std::string::npos; }
+
+struct Receipts {
+  std::map<std::string, Vouched> exact;    // name bytes -> the latest entry
+  std::map<std::string, Vouched> spelled;  // spelling with U+FFFD, bytes unknown -> the latest entry
+
+  bool names(const std::string& path) const {
+    return exact.contains(path) || (!spelled.empty() && spelled.contains(spelling_of(path)));
+  }
+};
 
 // "run-<canonical positive decimal>" -> the run id.
 std::optional<std::int64_t> receipt_run(const std::string& name) {
@@ -49,8 +71,20 @@ std::string read_all(dest::Transport& t, const std::string& name) {
 
 struct ReceiptLine {
   std::string path, status;
+  bool exact = true;  // `path` holds the name's bytes, not only a spelling of them
   Vouched v;
 };
+
+// The name's bytes from `path_b64`, which must spell as `path` does; or
+// `path` itself. nullopt when the two disagree or path_b64 is not base64.
+std::optional<std::string> exact_name(const nlohmann::json& j, const std::string& path) {
+  if (!j.contains(sync::kExactPathField)) return path;
+  const auto& field = j[sync::kExactPathField];
+  if (!field.is_string()) return std::nullopt;
+  auto bytes = base64_decode(field.get<std::string>());
+  if (!bytes || spelling_of(*bytes) != path) return std::nullopt;
+  return bytes;
+}
 
 // One JSONL line of a receipt; nullopt when it is not one.
 std::optional<ReceiptLine> parse_line(const std::string& line) {
@@ -61,9 +95,11 @@ std::optional<ReceiptLine> parse_line(const std::string& line) {
   if (!text("path") || !text("blake3") || !text("status") || !integer("size_bytes") || !integer("mtime_ns"))
     return std::nullopt;
   auto hash = digest_from_hex(j["blake3"].get<std::string>());
-  if (!hash) return std::nullopt;
-  return ReceiptLine{j["path"].get<std::string>(), j["status"].get<std::string>(),
-                     {*hash, j["size_bytes"].get<std::int64_t>(), j["mtime_ns"].get<std::int64_t>()}};
+  auto path = exact_name(j, j["path"].get<std::string>());
+  if (!hash || !path) return std::nullopt;
+  bool exact = j.contains(sync::kExactPathField) || !spelled_only(*path);
+  return ReceiptLine{std::move(*path), j["status"].get<std::string>(), exact,
+                     {*hash, j["size_bytes"].get<std::int64_t>(), j["mtime_ns"].get<std::int64_t>(), 0}};
 }
 
 // All lines of one receipt, or an error naming the first bad line: a
@@ -96,8 +132,11 @@ Receipts fold_receipts(dest::Transport& t, const std::string& volume, MirrorList
     if (auto id = receipt_run(e.name); id && e.stat.type == dest::EntryType::file) runs[*id] = dir + "/" + e.name;
   for (const auto& [id, name] : runs) {
     try {
-      for (auto& l : parse_receipt(read_all(t, name)))
-        if (l.status == "present" || l.status == "missing" || l.status == "offloaded") vouched[l.path] = l.v;
+      for (auto& l : parse_receipt(read_all(t, name))) {
+        if (l.status != "present" && l.status != "missing" && l.status != "offloaded") continue;
+        l.v.run = id;
+        (l.exact ? vouched.exact : vouched.spelled)[l.path] = l.v;
+      }
       out.receipts_read += 1;
     } catch (const std::exception& e) {
       out.receipts_unreadable += 1;
@@ -120,20 +159,13 @@ struct Walk {
     it.source = volume + "/" + path;
     it.mtime_ns = st.mtime_ns;
     it.size = st.size;  // what was listed; a file changing underfoot is refused
-    if (auto v = vouched.find(path); v != vouched.end()) {
-      it.hash = v->second.hash;
-      it.size = v->second.size;
-      it.mtime_ns = v->second.mtime_ns;
-    } else {
-      out.unnamed += 1;
-    }
     out.items.push_back(std::move(it));
   }
 
   // An AppleDouble companion "._X" beside X that no receipt names belongs
   // to the file system that made it, not to the user.
   bool companion(const std::string& dir_prefix, const std::string& name, const std::set<std::string>& siblings) {
-    return name.starts_with("._") && siblings.contains(name.substr(2)) && !vouched.contains(dir_prefix + name);
+    return name.starts_with("._") && siblings.contains(name.substr(2)) && !vouched.names(dir_prefix + name);
   }
 
   void dir(const std::string& rel) {
@@ -143,7 +175,7 @@ struct Walk {
     std::set<std::string> names;
     for (const auto& e : entries) names.insert(e.name);
     for (const auto& e : entries) {
-      if (rel.empty() && (e.name.starts_with(kReservedPrefix) || e.name == kMarkerName)) continue;
+      if (rel.empty() && reserved_at_root(e.name)) continue;  // the marker among them
       if (!dest::is_clean_name(listed + "/" + e.name))
         throw Error(ErrorKind::corrupt, fmt::format("the mirror lists an invalid name {} under {} — inspect the "
                                                     "destination",
@@ -162,12 +194,40 @@ struct Walk {
   }
 };
 
+// The entry that vouches for each file: its exact one, or the one spelling
+// its name when no other file at the mirror is spelled the same, whichever
+// is later. A later spelling that cannot tell the files apart vouches for
+// none of them. A file nothing vouches for is unnamed.
+void vouch_items(const Receipts& r, MirrorListing& out) {
+  std::map<std::string, int> spelled_files;  // spelling -> files at the mirror spelled so
+  if (!r.spelled.empty())
+    for (const auto& it : out.items)
+      if (auto sp = spelling_of(it.path); spelled_only(sp)) spelled_files[sp] += 1;
+  for (auto& it : out.items) {
+    const Vouched* best = nullptr;
+    if (auto e = r.exact.find(it.path); e != r.exact.end()) best = &e->second;
+    if (!r.spelled.empty()) {
+      auto sp = spelling_of(it.path);
+      if (auto s = r.spelled.find(sp); s != r.spelled.end() && (!best || s->second.run > best->run))
+        best = spelled_files[sp] == 1 ? &s->second : nullptr;
+    }
+    if (!best) {
+      out.unnamed += 1;
+      continue;
+    }
+    it.hash = best->hash;
+    it.size = best->size;
+    it.mtime_ns = best->mtime_ns;
+  }
+}
+
 }  // namespace
 
 MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const WarnFn& warn) {
   MirrorListing out;
   auto vouched = fold_receipts(t, volume, out, warn);
   Walk{t, volume, vouched, out, warn}.dir("");
+  vouch_items(vouched, out);
   return out;
 }
 

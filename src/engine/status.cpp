@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "store/evidence.hpp"
+#include "engine/index.hpp"
 #include "engine/volume.hpp"
 #include "store/volumes.hpp"
 #include "store/files.hpp"
@@ -65,14 +66,14 @@ std::string_view to_string(SyncState s) {
 // ---- reusable pieces ----------------------------------------------------
 
 std::vector<PresentFile> load_present_files(store::Db& db, std::int64_t volume_id, std::int64_t self_node_id,
-                                            bool with_paths) {
+                                            bool with_paths, std::int64_t* reserved_present) {
   // One pass over every row of the volume (any status): the introduction
   // run of a content is the smallest first_seen over all its rows here, and
   // gathering it on the way is far cheaper than a correlated subquery per
   // present row. Origin rule of data-model §6.1, as the offload gate uses it:
   // the recorded origin when both halves are set, else (self, introduction).
   std::string sql = fmt::format(
-      "SELECT f.content_id, f.first_seen_run_id, f.status = 'present' AND {}, "
+      "SELECT f.content_id, f.first_seen_run_id, CASE WHEN f.status = 'present' THEN ({}) END, "
       "COALESCE(f.status_changed_run_id, f.first_seen_run_id), c.size_bytes, c.origin_node_id, c.origin_run_id, "
       "d.path, f.name FROM files f JOIN folders d ON d.id = f.folder_id JOIN contents c ON c.id = f.content_id "
       "WHERE d.volume_id = ?1",
@@ -90,11 +91,16 @@ std::vector<PresentFile> load_present_files(store::Db& db, std::int64_t volume_i
   out.reserve(expected);
   std::vector<std::size_t> local;  // rows whose origin is (self, introduction)
   local.reserve(expected);
+  if (reserved_present) *reserved_present = 0;
   while (st.step()) {
     std::int64_t content = st.i64(0), first_seen = st.i64(1);
     auto [it, fresh] = introduced.emplace(content, first_seen);
     if (!fresh) it->second = std::min(it->second, first_seen);
-    if (st.i64(2) == 0) continue;
+    if (st.is_null(2)) continue;  // not present
+    if (st.i64(2) == 0) {       // present under a reserved name
+      if (reserved_present) *reserved_present += 1;
+      continue;
+    }
     PresentFile p;
     p.gate.content_id = content;
     p.gate.appeared_run = st.i64(3);
@@ -159,6 +165,21 @@ bool sync_ever_succeeded(store::Db& db, std::int64_t volume_id, const std::strin
                         "AND status = 'success')",
                         {store::Value{volume_id}, store::Value{destination}})
              .value_or(0) != 0;
+}
+
+// What the last index that walked the whole volume (success or partial)
+// reported under reserved names.
+std::int64_t reserved_reported(store::Db& db, std::int64_t volume_id) {
+  store::Stmt st(db,
+                 "SELECT a.note FROM runs_audit a WHERE a.transition = ?2 AND a.run_id = (SELECT max(id) FROM runs "
+                 "WHERE kind = 'index' AND volume_id = ?1 AND status IN ('success','partial'))");
+  st.bind(1, volume_id).bind(2, std::string(kReservedNamesTransition));
+  if (!st.step() || st.is_null(0)) return 0;
+  try {
+    return std::stoll(st.text(0));
+  } catch (const std::exception&) {
+    return 1;  // unreadable, but something was reported: never green
+  }
 }
 
 bool any_index_succeeded(store::Db& db, std::int64_t volume_id) {
@@ -401,6 +422,18 @@ void judge_index(const VolumeFacts& v, VolumeStatus& s) {
                       pending, vol));
 }
 
+// Nothing copies an entry under a reserved name, so the volume is not safe
+// while one is there, however green its copies are.
+void judge_unprotected(const config::Volume& vc, VolumeStatus& s) {
+  if (s.unprotected == 0) return;
+  s.light = std::max(s.light, Light::amber);
+  bool one = s.unprotected == 1;
+  s.reasons.push_back(fmt::format("{} entr{} of {} under names squirrel reserves {} never copied — rename or remove {} "
+                                  "(`squirrel index {}` lists {})",
+                                  s.unprotected, one ? "y" : "ies", vc.name, one ? "is" : "are", one ? "it" : "them",
+                                  vc.name, one ? "it" : "them"));
+}
+
 // Seed property 4: while the config names another path than the index
 // recorded, every command refuses, so nothing is safe and nothing can be
 // offloaded until the volume is moved deliberately.
@@ -428,12 +461,15 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
   if (v.volume_id) {
     s.indexed = any_index_succeeded(*v.db, *v.volume_id);
     s.last_index = last_finished(*v.db, "index", *v.volume_id, "");
-    files = load_present_files(*v.db, *v.volume_id, st->self_node_id(), false);
+    std::int64_t reserved_rows = 0;
+    files = load_present_files(*v.db, *v.volume_id, st->self_node_id(), false, &reserved_rows);
+    s.unprotected = reserved_rows + reserved_reported(*v.db, *v.volume_id);
     v.present = origin_maxima_of(files);
     v.present_files = static_cast<std::int64_t>(files.size());
   }
   s.light = Light::green;
   judge_index(v, s);
+  judge_unprotected(vc, s);
   auto targets = targets_of(vc);
   if (targets.empty()) {
     s.light = std::max(s.light, Light::amber);

@@ -27,6 +27,7 @@
 //     the last finished index run is older than 7 days                  amber
 //     an interrupted offload left intents the next gated run will settle amber
 //     no targets at all (nothing copies it)                              amber
+//     entries under names squirrel reserves (never copied: unprotected)  amber
 // Report: the maximum of its volumes; without a volume filter, any latched
 //     alarm (even on a destination no volume uses) is red.
 // Exit code: 0 neutral or green, 1 amber, 2 red.
@@ -97,6 +98,10 @@ struct VolumeStatus {
   std::optional<RunBrief> last_index;     // the last finished index run
   std::vector<TargetStatus> targets;      // sync_to first, then offload_requires, de-duplicated
   OffloadReadiness offload;
+  // Entries under names squirrel reserves, which nothing copies: those the
+  // last completed index reported, plus rows an older index still records
+  // as present under such a name.
+  std::int64_t unprotected = 0;
   Light light = Light::neutral;
   std::vector<std::string> reasons;       // volume-level reasons (index, no targets)
 };
@@ -124,8 +129,10 @@ struct PresentFile {
 // Every present file of the volume outside reserved subtrees, in one query,
 // with the origin coordinates of data-model §6.1. Paths are filled only when
 // asked for (status does not need them, and 100k strings are not free).
+// `reserved_present`, when given, receives the number of present rows that
+// lie under reserved names (recorded by an index older than that rule).
 std::vector<PresentFile> load_present_files(store::Db& db, std::int64_t volume_id, std::int64_t self_node_id,
-                                            bool with_paths);
+                                            bool with_paths, std::int64_t* reserved_present = nullptr);
 // Per origin node, the highest origin run among `files` — the same answer as
 // store::present_origin_maxima, computed without a second pass.
 std::vector<store::OriginMax> origin_maxima_of(const std::vector<PresentFile>& files);

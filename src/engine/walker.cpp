@@ -4,8 +4,12 @@
 
 namespace sq::engine {
 
-Walker::Walker(int root, std::size_t max_queued, bool stat_files)
-    : root_(root), max_queued_(max_queued), stat_files_(stat_files), thread_([this] { run(); }) {}
+Walker::Walker(int root, std::size_t max_queued, bool stat_files, EnterFn enter)
+    : root_(root),
+      max_queued_(max_queued),
+      stat_files_(stat_files),
+      enter_(std::move(enter)),
+      thread_([this] { run(); }) {}
 
 Walker::~Walker() {
   {
@@ -24,7 +28,8 @@ void Walker::run() {
     dir.listing = list_directory(root_, dir.rel, stat_files_);
     const auto& entries = dir.listing.entries;
     for (auto it = entries.rbegin(); it != entries.rend(); ++it)
-      if (it->type == DirEntry::Type::directory) stack.push_back(join_rel(dir.rel, it->name));
+      if (it->type == DirEntry::Type::directory && (!enter_ || enter_(dir.rel, *it)))
+        stack.push_back(join_rel(dir.rel, it->name));
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return stopping_ || queue_.size() < max_queued_; });
     if (stopping_) return;

@@ -5,6 +5,7 @@
 // name order).
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -19,10 +20,14 @@ struct WalkedDir {
   DirListing listing;
 };
 
+// Whether the walk descends into directory `e` listed in folder `rel`.
+// Called on the walker's thread.
+using EnterFn = std::function<bool(const std::string& rel, const DirEntry& e)>;
+
 class Walker {
  public:
-  // `stat_files`: see list_directory.
-  Walker(int root, std::size_t max_queued, bool stat_files = true);
+  // `stat_files`: see list_directory. Without `enter`, every directory.
+  Walker(int root, std::size_t max_queued, bool stat_files = true, EnterFn enter = {});
   ~Walker();
   Walker(const Walker&) = delete;
   Walker& operator=(const Walker&) = delete;
@@ -34,6 +39,7 @@ class Walker {
   int root_;
   std::size_t max_queued_;
   bool stat_files_;
+  EnterFn enter_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<WalkedDir> queue_;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/reserved.hpp"
 #include "core/text.hpp"
 
 namespace sq::store {
@@ -23,8 +24,16 @@ constexpr std::pair<VerifyMethod, std::string_view> kMethods[] = {
 };
 }  // namespace
 
-const char* const kOutsideReserved =
-    "CAST(d.path AS TEXT) NOT GLOB '.squirrel-*' AND NOT (d.path = X'' AND CAST(f.name AS TEXT) GLOB '.squirrel-*')";
+namespace {
+// core/reserved.hpp in SQL: a reserved subtree at the top, a reserved name
+// at the top, a restore's temp file anywhere.
+const std::string kOutsideReservedSql = fmt::format(
+    "CAST(d.path AS TEXT) NOT GLOB '.squirrel-*' AND NOT (d.path = X'' AND CAST(f.name AS TEXT) GLOB '.squirrel-*') "
+    "AND CAST(f.name AS TEXT) NOT GLOB '{}'",
+    kRestoreTempGlob);
+}  // namespace
+
+const char* const kOutsideReserved = kOutsideReservedSql.c_str();
 
 std::string_view to_string(VerifyMethod m) {
   for (const auto& [k, v] : kMethods)
@@ -157,9 +166,7 @@ std::int64_t count_history(Db& db, std::int64_t volume_id, const std::string& de
 }
 
 bool outside_reserved(std::string_view folder_path, std::string_view name) {
-  constexpr std::string_view reserved = ".squirrel-";
-  if (folder_path.starts_with(reserved)) return false;
-  return !(folder_path.empty() && name.starts_with(reserved));
+  return !reserved_file(folder_path, name);
 }
 
 namespace {
@@ -172,7 +179,7 @@ struct ContentSeen {
 // One pass over the volume's rows in key order, aggregated per content
 // here rather than by a GROUP BY, which would sort 100k rows.
 std::unordered_map<std::int64_t, ContentSeen> contents_seen(Db& db, std::int64_t volume_id) {
-  std::unordered_map<std::int64_t, std::string> reserved_or_root;  // folders whose rows need the name test
+  std::unordered_map<std::int64_t, std::string> reserved_or_root;  // folders whose rows need the full test
   Stmt folders(db, "SELECT id, path FROM folders WHERE volume_id = ?");
   folders.bind(1, volume_id);
   while (folders.step())
@@ -186,7 +193,8 @@ std::unordered_map<std::int64_t, ContentSeen> contents_seen(Db& db, std::int64_t
     bool present = st.i64(4) != 0;
     if (present) {
       auto special = reserved_or_root.find(st.i64(0));
-      present = special == reserved_or_root.end() || outside_reserved(special->second, st.bytes(1));
+      present = special == reserved_or_root.end() ? !restore_temp_like(st.bytes(1))
+                                                  : outside_reserved(special->second, st.bytes(1));
     }
     auto [it, fresh] = seen.try_emplace(st.i64(2), ContentSeen{st.i64(3), present});
     if (fresh) continue;

@@ -148,17 +148,18 @@ TEST_F(IndexTest, TheShallowFlagIsRecordedOnTheRun) {
   EXPECT_EQ(audit.status, RunStatus::success);
 }
 
-// The index reports a `.squirrel-history` folder at the root before it
-// looks at anything below; the listener uses that moment to remove a
-// folder, an error that happens even to root. Depending on how far the
-// walker thread has read ahead, the folder itself or the file in it is the
-// one entry that fails.
-TEST_F(IndexTest, MissingIsFlaggedOnlyAfterAnErrorFreeWalk) {
+// The index reports a `.squirrel-history` folder at the root (a reserved
+// name) before it looks at anything below; the listener uses that moment
+// to remove a folder, an error that happens even to root. Depending on how
+// far the walker thread has read ahead, the folder itself or the file in
+// it is the one entry that fails. The error spares only that path: a file
+// gone from a folder the walk did list is flagged missing in the same run.
+TEST_F(IndexTest, MissingIsFlaggedEverywhereButBeneathAWalkError) {
   put(".squirrel-history/h", "H");
   put("keep", "K");
   put("gone", "G");
   put("zz/inner", "I");
-  expect_counts(index(), 4, 0, 0, 0);
+  expect_counts(index(), 3, 0, 0, 0);
   fs::remove(root / "gone");
   std::vector<std::string> errors;
   auto listener = [&](const engine::IndexEvent& e) {
@@ -170,14 +171,14 @@ TEST_F(IndexTest, MissingIsFlaggedOnlyAfterAnErrorFreeWalk) {
   EXPECT_THAT(errors[0], ::testing::AnyOf("zz", "zz/inner"));
   EXPECT_EQ(r.errors, 1);
   EXPECT_EQ(r.status, RunStatus::partial);
-  EXPECT_EQ(r.missing, 0);
+  EXPECT_EQ(r.missing, 1);
   auto row = run_row(r.run_id);
   EXPECT_EQ(row.status, RunStatus::partial);
   EXPECT_THAT(row.error, HasSubstr("1 file error"));
-  EXPECT_EQ(live_row_by_path(db(), vol(), "gone")->status, "present") << "nothing may be flipped after an error";
-  EXPECT_EQ(live_row_by_path(db(), vol(), "zz/inner")->status, "present");
+  EXPECT_EQ(live_row_by_path(db(), vol(), "gone")->status, "missing") << "its folder was listed in full";
+  EXPECT_EQ(live_row_by_path(db(), vol(), "zz/inner")->status, "present") << "the error's path is spared";
   auto clean = index();
-  EXPECT_EQ(clean.missing, 2);
+  EXPECT_EQ(clean.missing, 1);
   EXPECT_EQ(clean.status, RunStatus::success);
   EXPECT_EQ(live_row_by_path(db(), vol(), "zz/inner")->status, "missing");
   expect_consistent();
@@ -571,18 +572,18 @@ class IndexAsUser : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(IndexAsUser, AnUnreadableFileAndFolderAreErrorsAndNothingGoesMissing) {
+TEST_F(IndexAsUser, AnUnreadableFileAndFolderAreErrorsAndOnlyTheyAreSpared) {
   for (auto p : {"ok", "secret", "gone", "locked/inner", "open/x"}) put(p, p);
   EXPECT_EQ(index_as_nobody(), "added=5 modified=0 unchanged=0 missing=0 errors=0 [] success");
   fs::permissions(root / "secret", fs::perms::none);
   fs::permissions(root / "locked", fs::perms::none);
   fs::remove(root / "gone");
   EXPECT_EQ(index_as_nobody({"gone", "secret", "locked/inner"}),
-            "added=0 modified=0 unchanged=2 missing=0 errors=2 [locked secret] partial gone=present "
+            "added=0 modified=0 unchanged=2 missing=1 errors=2 [locked secret] partial gone=missing "
             "secret=present locked/inner=present");
   fs::permissions(root / "secret", fs::perms::owner_read | fs::perms::others_read);
   fs::permissions(root / "locked", fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
-  EXPECT_EQ(index_as_nobody({"gone"}), "added=0 modified=0 unchanged=4 missing=1 errors=0 [] success gone=missing");
+  EXPECT_EQ(index_as_nobody({"gone"}), "added=0 modified=0 unchanged=4 missing=0 errors=0 [] success gone=missing");
   auto st = test::open_store(dir, "db/index.db");
   auto runs = st.db().query_rows("SELECT status, error FROM runs ORDER BY id");
   ASSERT_EQ(runs.size(), 3u);
@@ -610,7 +611,7 @@ TEST_F(IndexAsUser, APartialWalkStampsWhatItSawAndNothingElse) {
   EXPECT_EQ(last_seen("", "ok"), partial);
   EXPECT_EQ(last_seen("open", "x"), partial);
   EXPECT_LT(last_seen("", "secret"), partial) << "unreadable: not observed";
-  EXPECT_LT(last_seen("", "gone"), partial) << "absent from the listing: not observed";
+  EXPECT_EQ(last_seen("", "gone"), partial) << "absent from a full listing: flagged missing by this run";
   EXPECT_LT(last_seen("locked", "inner"), partial) << "in a folder that could not be listed";
 }
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "store/evidence.hpp"
 #include "store/files.hpp"
 
@@ -113,16 +114,24 @@ std::vector<SegmentLine> path_delta_since(store::Db& db, std::int64_t volume_id,
   return out;
 }
 
+// JSON text is UTF-8, so `path` cannot hold bytes that are not: the
+// reference writes U+FFFD for each, and then a real U+FFFD reads the same.
+// Such a name gets its exact bytes in `path_b64` beside it.
+bool needs_exact_name(const std::string& path) {
+  return !is_valid_utf8(path) || path.find(kReplacementCharacter) != std::string::npos;
+}
+
 std::string render_segment(const std::vector<SegmentLine>& lines) {
   std::string out;
   for (const auto& l : lines) {
     nlohmann::ordered_json j;
-    j["path"] = l.path;
+    j["path"] = utf8_replacing_invalid(l.path);
     j["blake3"] = to_hex(l.hash);
     j["status"] = l.status;
     j["size_bytes"] = l.size;
     j["mtime_ns"] = l.mtime_ns;
-    out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (needs_exact_name(l.path)) j[kExactPathField] = base64_encode(l.path);
+    out += j.dump() + "\n";
   }
   return out;
 }
