@@ -225,13 +225,16 @@ void finish(store::Db& db, std::optional<std::int64_t> vol, RestoreReport& rep,
   rep.revived = static_cast<std::int64_t>(revive.size());
   // A damaged copy at the destination is a finding even when another copy
   // stood in for it: the run is partial until `verify` records it.
-  bool clean = rep.failed == 0 && rep.no_copy == 0 && rep.refused_existing == 0 && rep.mismatched == 0;
+  // So are bytes restored without a receipt to check them against.
+  bool clean = rep.failed == 0 && rep.no_copy == 0 && rep.refused_existing == 0 && rep.mismatched == 0 &&
+               rep.unnamed == 0;
   rep.status = clean ? store::RunStatus::success : store::RunStatus::partial;
   store::finish_run(db, rep.run_id,
                     {rep.status, clean ? "" : fmt::format("{} failed, {} cop(ies) did not match ({} file(s) restored "
-                                                          "from another copy), {} without a copy, {} left in place",
+                                                          "from another copy), {} without a copy, {} left in place, {} "
+                                                          "unchecked (no receipt)",
                                                           rep.failed, rep.mismatched, rep.other_copy, rep.no_copy,
-                                                          rep.refused_existing),
+                                                          rep.refused_existing, rep.unnamed),
                      rep.restored + rep.already_correct, rep.restored});
 }
 
