@@ -1,7 +1,7 @@
 // Layouts that eat themselves and copies that live in memory, end to end
 // through the real binary: a destination inside its volume, nesting hidden
 // by a symlink, a destination on tmpfs (/dev/shm, no mount needed), a
-// destination sharing the volume's disk.
+// destination sharing the volume's disk, and `destination check`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -110,10 +110,13 @@ TEST_F(LayoutCli, ASymlinkHidingTheDestinationInsideTheVolumeIsRefusedAtRunTime)
   EXPECT_THAT(one_error(sb.run({"offload", "photos", "."})), HasSubstr("inside volume \"photos\""));
   EXPECT_EQ(sq::test::read_file(sb.marker()), marker_before);
   EXPECT_EQ(user_files(sb.volume_dir()).size(), 1u);
-  // config check names it too.
+  // config check and destination check name it too.
   auto check = sb.run({"config", "check"});
   EXPECT_EQ(check.status, 1);
   EXPECT_THAT(check.out, HasSubstr("FAIL  usb  destination \"usb\" root"));
+  auto dest = sb.run({"destination", "check", "usb"});
+  EXPECT_EQ(dest.status, 1);
+  EXPECT_THAT(dest.out, HasSubstr("FAIL  layout"));
 }
 
 TEST_F(LayoutCli, ASymlinkHidingNestedVolumesIsRefusedAtRunTime) {
@@ -213,6 +216,68 @@ TEST_F(LayoutCli, ConfigCheckWarnsAboutATmpfsRoot) {
   auto check = sb.ok({"config", "check"});
   EXPECT_THAT(check.out, HasSubstr("warn  usb  root " + (shm.path() / "dest").string() + " is on tmpfs"));
   EXPECT_THAT(check.out, Not(HasSubstr("same filesystem")));
+}
+
+// ---- destination check ------------------------------------------------------------
+
+TEST_F(LayoutCli, DestinationCheckOfASyncedDestination) {
+  sb.put("a.txt", std::string(300, 'a'));
+  sb.put("b.txt", std::string(600, 'b'));
+  sb.ok({"index", "photos"});
+  auto before = sb.json({"destination", "check", "usb"});
+  EXPECT_EQ(before.at("ok"), true);
+  std::map<std::string, nlohmann::json> by_check;
+  for (const auto& f : before.at("findings")) by_check[f.at("check")] = f;
+  EXPECT_EQ(by_check.at("reachable").at("level"), "warn");  // not created yet
+  EXPECT_THAT(by_check.at("free-space").at("detail").get<std::string>(), HasSubstr("writes about 900 B"));
+  EXPECT_EQ(by_check.count("marker"), 0u);  // nothing to look at before the root exists
+  sb.ok({"sync", "--init"});
+  auto r = sb.ok({"destination", "check", "usb"});
+  EXPECT_THAT(r.out, HasSubstr("ok    reachable   root " + sb.dest_root().string() + " is a directory\n"));
+  EXPECT_THAT(r.out, HasSubstr("ok    filesystem  "));
+  EXPECT_THAT(r.out, HasSubstr("warn  same-disk   on the same filesystem"));
+  EXPECT_THAT(r.out, HasSubstr("ok    free-space  "));
+  EXPECT_THAT(r.out, HasSubstr("the next sync writes about 0 B\n"));
+  EXPECT_THAT(r.out, HasSubstr("ok    marker      " + (sb.vdest() / ".squirrel-volume").string() + " names \"photos\""));
+  EXPECT_THAT(r.out, HasSubstr("usb: 0 problem(s), 1 warning(s)\n"));
+}
+
+TEST_F(LayoutCli, DestinationCheckFindsAMissingMarkerAndAMissingRoot) {
+  sb.put("a.txt", "alpha");
+  sb.ok({"index", "photos"});
+  sb.ok({"sync", "--init"});
+  fs::remove(sb.vdest() / ".squirrel-volume");
+  auto r = sb.run({"destination", "check", "usb"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.out, HasSubstr("FAIL  marker      " + (sb.vdest() / ".squirrel-volume").string() +
+                               " is missing although \"photos\" was synced here — is the right disk mounted?\n"));
+  fs::rename(sb.dest_root(), sb.root() / "elsewhere");
+  r = sb.run({"destination", "check", "usb"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.out, HasSubstr("FAIL  reachable   root " + sb.dest_root().string() + " does not exist"));
+  EXPECT_THAT(r.out, Not(HasSubstr("marker")));
+}
+
+TEST_F(LayoutCli, DestinationCheckOfATmpfsRootIsAProblem) {
+  ShmDir shm;
+  configure_root(shm.path() / "dest");
+  auto r = sb.run({"destination", "check", "usb", "--json"});
+  EXPECT_EQ(r.status, 1);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("ok"), false);
+  bool flagged = false;
+  for (const auto& f : j.at("findings"))
+    flagged |= f.at("check") == "filesystem" && f.at("level") == "FAIL" &&
+               f.at("detail").get<std::string>().find("tmpfs") != std::string::npos;
+  EXPECT_TRUE(flagged) << j.dump(2);
+}
+
+TEST_F(LayoutCli, DestinationCheckOfAnUnknownOrRemoteDestination) {
+  configure_root(sb.root() / "dest",
+                 "[destinations.box]\ntype = \"sftp\"\nroot = \"r\"\nhost = \"h\"\nuser = \"u\"\n");
+  EXPECT_THAT(one_error(sb.run({"destination", "check", "nope"})), HasSubstr("unknown destination \"nope\""));
+  auto r = sb.ok({"destination", "check", "box"});
+  EXPECT_THAT(r.out, HasSubstr("warn  transport   a sftp destination cannot be examined by this squirrel yet"));
 }
 
 }  // namespace
