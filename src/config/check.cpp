@@ -162,7 +162,7 @@ std::vector<CheckLine> check(const Config& cfg) {
   // Loading refused these on the configured paths; symlinks and mounts can
   // still hide them.
   for (const auto& c : real_layout_clashes(cfg))
-    lines.push_back({"layout", c.name, "FAIL", fmt::format("{} on disk — {}", c.problem, c.todo)});
+    lines.push_back({"layout", c.name, "FAIL", fmt::format("{} — {}", c.problem, c.todo)});
   volatile_roots(cfg, lines);
   shared_disks(cfg, lines);
   return lines;

@@ -149,7 +149,8 @@ using ShowPath = std::function<std::string(const std::filesystem::path&)>;
 std::vector<LayoutClash> layout_clashes(const Config& cfg, const InsidePath& inside, const ShowPath& show = {});
 // The same relations on real paths (symlinks, bind mounts and second mounts
 // resolved); a path that does not exist yet is judged where it would be
-// created. Messages show "<configured> (really <real>)" where they differ.
+// created. Messages show "<configured> (really <real>)" where they differ
+// and say "on disk (through a symlink or a mount)".
 std::vector<LayoutClash> real_layout_clashes(const Config& cfg);
 
 // One line of `config check`: level is "ok", "warn" or "FAIL".

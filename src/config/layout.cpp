@@ -96,7 +96,9 @@ std::vector<LayoutClash> real_layout_clashes(const Config& cfg) {
     std::string shown = escape_for_display(p.string());
     return real == p.lexically_normal() ? shown : fmt::format("{} (really {})", shown, escape_for_display(real.string()));
   };
-  return layout_clashes(cfg, inside, show);
+  auto clashes = layout_clashes(cfg, inside, show);
+  for (auto& c : clashes) c.problem += " on disk (through a symlink or a mount)";
+  return clashes;
 }
 
 namespace detail {

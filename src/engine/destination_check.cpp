@@ -94,7 +94,7 @@ void check_filesystem(Probe& p) {
 void check_layout(Probe& p) {
   for (const auto& c : config::real_layout_clashes(p.cfg))
     if (c.first == p.dest.name || c.second == p.dest.name)
-      p.add("layout", "FAIL", fmt::format("{} on disk — {}", c.problem, c.todo));
+      p.add("layout", "FAIL", fmt::format("{} — {}", c.problem, c.todo));
 }
 
 void check_same_disk(Probe& p) {
@@ -118,13 +118,15 @@ namespace {
 
 bool native_mirror(const config::Destination& d) { return d.type == "local" && d.layout == "mirror"; }
 
-// What the next sync writes, from the records (the same plan a sync makes).
-std::int64_t bytes_to_write(Probe& p) {
-  std::int64_t bytes = 0;
-  if (!p.db) return 0;
+// What the next sync writes, from the records (the same plan a sync
+// makes); empty when no volume that syncs here is indexed.
+std::optional<std::int64_t> bytes_to_write(Probe& p) {
+  std::optional<std::int64_t> bytes;
+  if (!p.db) return bytes;
   for (const auto* v : volumes_using(p.cfg, p.dest.name)) {
     if (std::find(v->sync_to.begin(), v->sync_to.end(), p.dest.name) == v->sync_to.end()) continue;
-    if (auto row = store::find_volume(*p.db, v->name)) bytes += sync::plan_mirror(*p.db, row->id, p.dest.name).bytes;
+    if (auto row = store::find_volume(*p.db, v->name))
+      bytes = bytes.value_or(0) + sync::plan_mirror(*p.db, row->id, p.dest.name).bytes;
   }
   return bytes;
 }
@@ -136,11 +138,11 @@ void check_free_space(Probe& p) {
   } catch (const Error&) {
     return;  // the filesystem finding says why
   }
-  std::int64_t needed = native_mirror(p.dest) ? bytes_to_write(p) : 0;
+  auto needed = native_mirror(p.dest) ? bytes_to_write(p) : std::nullopt;
   std::string next = !native_mirror(p.dest) ? std::string("the next sync's size is not estimated for this layout")
-                     : p.db             ? fmt::format("the next sync writes about {}", format_bytes(needed))
-                                        : std::string("nothing is indexed yet");
-  if (needed > info.free_bytes)
+                     : needed               ? fmt::format("the next sync writes about {}", format_bytes(*needed))
+                                            : std::string("nothing that syncs here is indexed yet");
+  if (needed && *needed > info.free_bytes)
     return p.add("free-space", "FAIL",
                  fmt::format("{} free but {} — free space there or choose a larger disk",
                              format_bytes(info.free_bytes), next));

@@ -11,7 +11,7 @@ namespace {
 void require_clear_of(const config::Config& cfg, const std::string& name) {
   for (const auto& c : config::real_layout_clashes(cfg))
     if (c.first == name || c.second == name)
-      throw Error(ErrorKind::refused, fmt::format("{} on disk — {}; nothing was changed", c.problem, c.todo));
+      throw Error(ErrorKind::refused, fmt::format("{} — {}; nothing was changed", c.problem, c.todo));
 }
 
 }  // namespace

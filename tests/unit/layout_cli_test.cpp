@@ -102,7 +102,8 @@ TEST_F(LayoutCli, ASymlinkHidingTheDestinationInsideTheVolumeIsRefusedAtRunTime)
   auto line = one_error(sb.run({"sync", "--init"}));
   EXPECT_THAT(line, HasSubstr("destination \"usb\" root " + (sb.root() / "outside/backup").string() + " (really " +
                               (fs::canonical(sb.volume_dir()) / "backup").string() + ")"));
-  EXPECT_THAT(line, HasSubstr("inside volume \"photos\""));
+  EXPECT_THAT(line, HasSubstr("inside volume \"photos\" (" + sb.volume_dir().string() +
+                              ") on disk (through a symlink or a mount) — "));
   EXPECT_FALSE(fs::exists(sb.volume_dir() / "backup"));
   EXPECT_EQ(last_run("sync").at("status"), "refused");
   // Every command that touches the volume refuses the same way.
@@ -223,6 +224,7 @@ TEST_F(LayoutCli, ConfigCheckWarnsAboutATmpfsRoot) {
 TEST_F(LayoutCli, DestinationCheckOfASyncedDestination) {
   sb.put("a.txt", std::string(300, 'a'));
   sb.put("b.txt", std::string(600, 'b'));
+  EXPECT_THAT(sb.ok({"destination", "check", "usb"}).out, HasSubstr("nothing that syncs here is indexed yet\n"));
   sb.ok({"index", "photos"});
   auto before = sb.json({"destination", "check", "usb"});
   EXPECT_EQ(before.at("ok"), true);
