@@ -18,11 +18,12 @@ nlohmann::json lines_json(const config::Config& cfg, const std::vector<config::C
 
 std::string render_lines(const config::Config& cfg, const std::vector<config::CheckLine>& lines) {
   std::string out = fmt::format("config: {}\n", cfg.file.string());
-  for (const char* section : {"volumes", "destinations", "nodes", "offload"}) {
+  for (const char* section : {"volumes", "destinations", "nodes", "offload", "layout"}) {
     std::vector<const config::CheckLine*> in;
     for (const auto& l : lines)
       if (l.section == section) in.push_back(&l);
-    if (in.empty() && std::string(section) == "offload") continue;
+    // Sections that only ever hold findings are left out when empty.
+    if (in.empty() && (std::string(section) == "offload" || std::string(section) == "layout")) continue;
     out += fmt::format("\n{} ({})\n", section, in.size());
     for (const auto* l : in) out += fmt::format("  {:<4}  {}  {}\n", l->level, l->name, l->detail);
   }

@@ -1,4 +1,5 @@
 // squirrel destination reset <dest> [--dry-run | --yes]
+// squirrel destination check <dest> [--json]
 #include <fmt/format.h>
 
 #include "cli/context.hpp"
@@ -6,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/process.hpp"
 #include "core/text.hpp"
+#include "engine/destination_check.hpp"
 #include "store/alarms.hpp"
 #include "store/reset.hpp"
 
@@ -65,17 +67,46 @@ void reset(Context& ctx, const ResetFlags& f) {
                       f.destination, f.destination, f.destination));
 }
 
+// One line per finding; problems are answers here, not errors, so they go
+// to stdout and only the exit status says "not ok".
+void check(Context& ctx, const std::string& dest, bool json) {
+  const auto& cfg = ctx.config();
+  store::Db* db = ctx.db_exists() ? &ctx.existing_store().db() : nullptr;
+  auto r = engine::check_destination(cfg, db, dest);
+  ctx.exit_code = r.ok() ? 0 : 1;
+  if (json) {
+    auto findings = nlohmann::json::array();
+    for (const auto& f : r.findings) findings.push_back({{"check", f.check}, {"level", f.level}, {"detail", f.detail}});
+    return print_json({{"destination", r.destination}, {"ok", r.ok()}, {"findings", findings}});
+  }
+  int fails = 0, warns = 0;
+  for (const auto& f : r.findings) {
+    fails += f.level == "FAIL";
+    warns += f.level == "warn";
+    print(fmt::format("{:<4}  {:<10}  {}\n", f.level, f.check, f.detail));
+  }
+  print(fails || warns ? fmt::format("{}: {} problem(s), {} warning(s)\n", dest, fails, warns)
+                       : fmt::format("{}: no problems found\n", dest));
+}
+
 }  // namespace
 
 void add_destination_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<ResetFlags>();
-  auto* cmd = app.add_subcommand("destination", "Manage what the index records about a destination");
+  auto* cmd = app.add_subcommand("destination", "Check a destination, or manage what the index records about it");
   auto* r = cmd->add_subcommand("reset", "Forget a destination's ledger, evidence and push freshness (audited)");
   r->add_option("destination", f->destination, "Destination name")->required();
   auto* dry = r->add_flag("--dry-run", f->dry_run, "Only count what would be cleared");
   auto* yes = r->add_flag("--yes", f->yes, "Really clear it");
   dry->excludes(yes);
   r->callback([&ctx, f] { reset(ctx, *f); });
+  auto check_dest = std::make_shared<std::string>();
+  auto check_json = std::make_shared<bool>(false);
+  auto* c = cmd->add_subcommand("check", "Is this destination a safe place for copies? One line per finding "
+                                         "(read-only; exit 1 on a problem)");
+  c->add_option("destination", *check_dest, "Destination name")->required();
+  c->add_flag("--json", *check_json, "Print JSON");
+  c->callback([&ctx, check_dest, check_json] { check(ctx, *check_dest, *check_json); });
   cmd->callback([cmd] {
     if (cmd->get_subcommands().empty()) print(cmd->help());
   });

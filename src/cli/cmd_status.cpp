@@ -112,6 +112,8 @@ void print_volume(const engine::VolumeStatus& v, std::int64_t now, bool colour) 
   for (const auto& why : v.reasons) print("  why: " + why + "\n");
   for (const auto& t : v.targets)
     for (const auto& why : t.reasons) print("  why: " + why + "\n");
+  for (const auto& t : v.targets)
+    for (const auto& note : t.warnings) print("  warning: " + note + "\n");
 }
 
 void print_report(const engine::StatusReport& r) {
@@ -155,7 +157,9 @@ nlohmann::json target_json(const engine::TargetStatus& t, std::int64_t now) {
           {"durable", t.durable ? nlohmann::json(*t.durable) : nullptr},
           {"evidence", evidence},
           {"light", engine::to_string(t.light)},
-          {"reasons", t.reasons}};
+          {"reasons", t.reasons},
+          {"volatile_fs", t.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(t.volatile_fs)},
+          {"warnings", t.warnings}};
 }
 
 nlohmann::json volume_json(const engine::VolumeStatus& v, std::int64_t now) {

@@ -1,4 +1,4 @@
-// squirrel sync [<volume>] [--to DEST] [--dry-run] [--init] [-P] [--json]
+// squirrel sync [<volume>] [--to DEST] [--dry-run] [--init [--allow-volatile]] [-P] [--json]
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -16,7 +16,7 @@ namespace {
 
 struct SyncFlags {
   std::string volume, to;
-  bool dry_run = false, init = false, progress = false, json = false;
+  bool dry_run = false, init = false, allow_volatile = false, progress = false, json = false;
 };
 
 using Pair = std::pair<std::string, std::string>;
@@ -45,7 +45,8 @@ nlohmann::json report_json(const engine::sync::SyncReport& r) {
           {"planned", r.planned},       {"written", r.written},         {"bytes", r.bytes},
           {"already_live", r.already_live}, {"displaced", r.displaced}, {"displaced_unrecorded", r.displaced_unrecorded},
           {"foreign", r.foreign},       {"drift", r.drift},             {"failed", r.failed},
-          {"method", r.method},         {"evidence_advanced", r.evidence_advanced}, {"error", r.error}};
+          {"method", r.method},         {"evidence_advanced", r.evidence_advanced}, {"error", r.error},
+          {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)}};
 }
 
 std::string summary(const engine::sync::SyncReport& r) {
@@ -82,6 +83,7 @@ void run(Context& ctx, const SyncFlags& f) {
   engine::sync::SyncOptions opts;
   opts.dry_run = f.dry_run;
   opts.init = f.init;
+  opts.allow_volatile = f.allow_volatile;
   auto out = nlohmann::json::array();
   int failures = 0;
   for (const auto& [volume, dest] : pairs) {
@@ -110,7 +112,11 @@ void add_sync_command(CLI::App& app, Context& ctx) {
   cmd->add_option("volume", f->volume, "Volume name (default: every volume with sync_to)");
   cmd->add_option("--to", f->to, "Only this destination");
   cmd->add_flag("--dry-run", f->dry_run, "Show what would be copied; write nothing and record no run");
-  cmd->add_flag("--init", f->init, "First sync: create a missing root and the destination marker (only where empty)");
+  auto* init = cmd->add_flag("--init", f->init,
+                             "First sync: create a missing root and the destination marker (only where empty)");
+  cmd->add_flag("--allow-volatile", f->allow_volatile,
+                "With --init: accept a destination on a memory filesystem (tmpfs); its copies never count as durable")
+      ->needs(init);
   cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
   cmd->add_flag("--json", f->json, "Print JSON");
   cmd->callback([&ctx, f] { run(ctx, *f); });

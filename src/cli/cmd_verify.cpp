@@ -28,7 +28,8 @@ nlohmann::json report_json(const engine::sync::VerifyReport& r) {
   return {{"destination", r.destination}, {"runs", r.run_ids},         {"checked", r.checked},
           {"rehashed", r.rehashed},       {"bytes_rehashed", r.bytes_rehashed}, {"bytes_stored", r.bytes_stored},
           {"findings", findings},         {"alarm_raised", r.alarm_raised}, {"alarm_cleared", r.alarm_cleared},
-          {"refreshed", r.refreshed_volumes}};
+          {"refreshed", r.refreshed_volumes},
+          {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)}};
 }
 
 void print_report(const engine::sync::VerifyReport& r) {
@@ -39,6 +40,9 @@ void print_report(const engine::sync::VerifyReport& r) {
   print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}\n", r.destination, r.checked,
                     r.rehashed, format_bytes(r.bytes_rehashed), format_bytes(r.bytes_stored), r.findings.size(),
                     r.alarm_cleared ? " (alarm cleared)" : ""));
+  if (!r.volatile_fs.empty())
+    std::fprintf(stderr, "warning: %s is on %s, which does not survive a reboot; its copies stay presence+size and "
+                         "never count as durable\n", r.destination.c_str(), r.volatile_fs.c_str());
 }
 
 std::vector<std::string> targets(const config::Config& cfg, const VerifyFlags& f) {

@@ -2,9 +2,12 @@
 // Nothing here creates, opens for writing or repairs anything.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "config/config.hpp"
+#include "core/error.hpp"
+#include "core/fsinfo.hpp"
 #include "core/text.hpp"
 
 namespace sq::config {
@@ -71,8 +74,7 @@ std::string describe(const Destination& d) {
 // reached at sync time.
 CheckLine check_destination(const Destination& d) {
   CheckLine line{"destinations", d.name, "ok", describe(d)};
-  bool local_root = d.type == "local" || d.type == "kopia" || (d.type == "restic" && d.root.starts_with("/"));
-  if (!local_root) return line;
+  if (!d.has_local_root()) return line;
   std::error_code ec;
   fs::file_status status = fs::status(d.root, ec);
   if (status.type() == fs::file_type::not_found) {
@@ -100,6 +102,47 @@ CheckLine offload_policy(const Volume& v) {
           fmt::format("requires {}; max evidence age {}", fmt::join(v.offload_requires, ", "), age)};
 }
 
+// What the disk knows and the config strings cannot show.
+std::optional<FsInfo> probe(const std::filesystem::path& path) {
+  try {
+    return fs_info(path);
+  } catch (const Error&) {
+    return std::nullopt;  // unreachable paths have their own line above
+  }
+}
+
+void volatile_roots(const Config& cfg, std::vector<CheckLine>& lines) {
+  for (const auto& [name, d] : cfg.destinations) {
+    if (!d.has_local_root()) continue;
+    auto fs = probe(d.root);
+    if (fs && fs->is_volatile)
+      lines.push_back({"layout", name, "warn",
+                       fmt::format("root {} is on {}, which does not survive a reboot — copies there never count as "
+                                   "durable; if a disk belongs there, mount it, otherwise choose a root on a disk",
+                                   escape_for_display(d.root), fs->type)});
+  }
+}
+
+// A copy on the volume's own disk survives a deleted file, not a dead disk.
+void shared_disks(const Config& cfg, std::vector<CheckLine>& lines) {
+  for (const auto& [vname, v] : cfg.volumes) {
+    auto vol_fs = probe(v.path);
+    std::vector<std::string> targets = v.sync_to;
+    targets.insert(targets.end(), v.offload_requires.begin(), v.offload_requires.end());
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+    for (const auto& t : targets) {
+      const Destination* d = cfg.destination(t);
+      auto dest_fs = d && d->has_local_root() && vol_fs ? probe(d->root) : std::nullopt;
+      if (!dest_fs || dest_fs->is_volatile || !same_filesystem(*vol_fs, *dest_fs)) continue;
+      lines.push_back({"layout", t, "warn",
+                       fmt::format("is on the same filesystem ({}) as volume \"{}\" — its copies survive a deleted "
+                                   "file but not a dead disk; add a destination on another disk",
+                                   dest_fs->type, vname)});
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<CheckLine> check(const Config& cfg) {
@@ -116,6 +159,12 @@ std::vector<CheckLine> check(const Config& cfg) {
       lines.push_back({"offload", name, "warn",
                        "a mirror behind crypt can never prove content for offload — use layout "
                        "\"content-addressed\" or \"packed\" if it should count"});
+  // Loading refused these on the configured paths; symlinks and mounts can
+  // still hide them.
+  for (const auto& c : real_layout_clashes(cfg))
+    lines.push_back({"layout", c.name, "FAIL", fmt::format("{} — {}", c.problem, c.todo)});
+  volatile_roots(cfg, lines);
+  shared_disks(cfg, lines);
   return lines;
 }
 

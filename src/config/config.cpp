@@ -37,6 +37,10 @@ const Node* Config::node(const std::string& name) const {
 
 bool Destination::can_ever_gate_offload() const { return !(layout == "mirror" && crypt.has_value()); }
 
+bool Destination::has_local_root() const {
+  return type == "local" || type == "kopia" || (type == "restic" && root.starts_with("/"));
+}
+
 std::filesystem::path default_config_path() {
   const char* configured = std::getenv("SQUIRREL_CONFIG");
   if (configured && *configured) return expand_path(configured);
@@ -137,6 +141,7 @@ void parse_top_level(Section& root, Config& cfg) {
   parse_named(root, "volumes", cfg.volumes,
               [&cfg](Section& s, const std::string& name) { return detail::parse_volume(s, name, cfg); });
   detail::check_namespace(root.file(), cfg);
+  detail::check_layout(root.file(), cfg);
   if (auto agent = root.table("agent")) cfg.agent = detail::parse_agent(*agent);
   if (auto backups = root.table("backups")) cfg.backups = detail::parse_backups(*backups);
   root.reject_unknown();

@@ -5,6 +5,7 @@
 // missing required keys and unset secrets are load errors naming file:line.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,6 +70,8 @@ struct Destination {
   // False only for layouts that can structurally never produce
   // content-verified evidence (a mirror behind crypt).
   bool can_ever_gate_offload() const;
+  // The root is a directory on this machine (local, kopia, a restic path).
+  bool has_local_root() const;
 };
 
 struct Node {
@@ -128,6 +131,28 @@ std::filesystem::path expand_path(const std::string& text);
 // Rejects a DB path with NUL, surrounding whitespace, '?', '#', "://" or a "file:" prefix.
 void validate_db_path(const std::string& path);
 
+// Layouts that eat themselves: a local destination root inside a volume, a
+// volume inside a local destination root, nested volumes, two volumes on
+// one path. Loading refuses the first such pair it sees on the configured
+// paths; commands that touch bytes ask again on real paths, since a symlink
+// or a bind mount can hide the same relations from the config strings.
+struct LayoutClash {
+  std::string section, name, key;  // where the message points: "volumes", "inner", "path"
+  int line = 0;
+  std::string first, second;       // the two names involved (volumes and destinations share one namespace)
+  std::string problem, todo;       // one line: "<problem> — <todo>"
+};
+// `inside(outer, inner)` is true when inner is outer or lies beneath it;
+// `show` renders a path for a message (default: as configured).
+using InsidePath = std::function<bool(const std::filesystem::path& outer, const std::filesystem::path& inner)>;
+using ShowPath = std::function<std::string(const std::filesystem::path&)>;
+std::vector<LayoutClash> layout_clashes(const Config& cfg, const InsidePath& inside, const ShowPath& show = {});
+// The same relations on real paths (symlinks, bind mounts and second mounts
+// resolved); a path that does not exist yet is judged where it would be
+// created. Messages show "<configured> (really <real>)" where they differ
+// and say "on disk (through a symlink or a mount)".
+std::vector<LayoutClash> real_layout_clashes(const Config& cfg);
+
 // One line of `config check`: level is "ok", "warn" or "FAIL".
 struct CheckLine {
   std::string section;  // volumes | destinations | nodes | offload
@@ -136,7 +161,9 @@ struct CheckLine {
   std::string detail;
 };
 // Read-only checks against the filesystem (volume paths exist and are
-// directories, empty volume dir warns, local destination roots ...).
+// directories, empty volume dir warns, local destination roots ...). The
+// "layout" section adds real-path clashes (FAIL), local destinations on a
+// volatile filesystem and destinations sharing a volume's disk (warn).
 std::vector<CheckLine> check(const Config& cfg);
 
 }  // namespace sq::config

@@ -113,5 +113,7 @@ Backups parse_backups(Section& s);
 
 // Rules that need the whole file: one namespace, crypt overlay names.
 void check_namespace(const std::string& file, const Config& cfg);
+// Refuses the first layout clash on the configured (lexical) paths.
+void check_layout(const std::string& file, const Config& cfg);
 
 }  // namespace sq::config::detail

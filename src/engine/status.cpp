@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/fsinfo.hpp"
 #include "core/text.hpp"
 #include "store/evidence.hpp"
 #include "engine/index.hpp"
@@ -199,6 +200,7 @@ namespace {
 // What one volume's rows are judged against, gathered once.
 struct VolumeFacts {
   const config::Volume& cfg;
+  std::optional<FsInfo> fs;                // the volume's filesystem; empty when it cannot be examined
   store::Db* db = nullptr;                 // null: no index database
   std::optional<std::int64_t> volume_id;   // empty: never indexed into this database
   std::vector<store::OriginMax> present;   // origin maxima of the present set
@@ -339,6 +341,34 @@ void judge_durability(const VolumeFacts& v, TargetStatus& t) {
                             format_duration_ns(*t.evidence.max_age_ns), t.name));
 }
 
+std::optional<FsInfo> probe_fs(const std::filesystem::path& path) {
+  try {
+    return fs_info(path);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// What the disk under a local destination says about its copies of this
+// volume; the rules are in the header.
+void judge_disk(const config::Destination& d, const VolumeFacts& v, TargetStatus& t) {
+  auto fs = probe_fs(std::filesystem::path(d.root) / v.cfg.name);
+  if (!fs) return;
+  if (fs->is_volatile) {
+    t.volatile_fs = fs->type;
+    if (t.durable) t.durable = false;
+    bool required = t.role != TargetRole::sync;
+    t.light = std::max(t.light, required ? Light::red : Light::amber);
+    t.reasons.push_back(fmt::format("{} is on {}, which does not survive a reboot — its copies never count as "
+                                    "durable; if a disk belongs at {}, mount it, otherwise point {} at a disk",
+                                    t.name, fs->type, escape_for_display(d.root), t.name));
+  } else if (v.fs && same_filesystem(*v.fs, *fs)) {
+    t.warnings.push_back(fmt::format("{} is on the same filesystem ({}) as {} — its copies survive a deleted file "
+                                     "but not a dead disk; add a destination on another disk",
+                                     t.name, fs->type, v.cfg.name));
+  }
+}
+
 TargetStatus target_status(const config::Config& cfg, const VolumeFacts& v, const std::string& name,
                            TargetRole role) {
   TargetStatus t;
@@ -358,6 +388,7 @@ TargetStatus target_status(const config::Config& cfg, const VolumeFacts& v, cons
     t.durable = vector_covers(vector, v.present);
     judge_durability(v, t);
   }
+  if (const auto* d = cfg.destination(name); d && d->has_local_root()) judge_disk(*d, v, t);
   return t;
 }
 
@@ -449,7 +480,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
   VolumeStatus s;
   s.name = vc.name;
   s.path = vc.path.string();
-  VolumeFacts v{vc, st ? &st->db() : nullptr, std::nullopt, {}, 0, alarms, now};
+  VolumeFacts v{vc, probe_fs(vc.path), st ? &st->db() : nullptr, std::nullopt, {}, 0, alarms, now};
   std::vector<PresentFile> files;
   bool path_agrees = true;
   if (v.db) {
@@ -480,6 +511,10 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
     s.light = std::max(s.light, s.targets.back().light);
   }
   s.offload = readiness(v, files);
+  bool volatile_required = std::any_of(s.targets.begin(), s.targets.end(), [](const TargetStatus& t) {
+    return t.role != TargetRole::sync && !t.volatile_fs.empty();
+  });
+  if (volatile_required) s.offload.ready_files = s.offload.ready_bytes = 0;
   if (!path_agrees) {
     s.light = Light::red;
     s.offload.ready_files = s.offload.ready_bytes = 0;

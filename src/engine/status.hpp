@@ -1,7 +1,8 @@
 #pragma once
 // "Am I safe?": the status model shared by `squirrel status` (and later the
-// TUI). Built from the config and the index alone — no destination is
-// contacted — so it is cheap enough to run on every prompt.
+// TUI). Built from the config and the index, plus one statfs of each local
+// destination root — no destination is read or written — so it is cheap
+// enough to run on every prompt.
 //
 // Lights are ordered neutral < green < amber < red; every light below is the
 // maximum of the rules that apply. The rules, and nothing else:
@@ -22,12 +23,19 @@
 //     an offload_requires target without any evidence                    red
 //     evidence does not cover every present file (not durable)           amber
 //     evidence older than offload_max_evidence_age, or of unknown age    amber
+//   disk (local destinations):
+//     on a volatile filesystem (tmpfs …): durable is "no" and, whatever
+//     the evidence says, it counts for nothing        red if offload_requires
+//                                                      names it, else amber
+//     on the volume's own filesystem: a warning only (the copy survives a
+//     deleted file, not a dead disk); the light is unchanged
 // Volume: the maximum of its targets and
 //     never indexed, or the last finished index run was not a success   amber
 //     the last finished index run is older than 7 days                  amber
 //     an interrupted offload left intents the next gated run will settle amber
 //     no targets at all (nothing copies it)                              amber
 //     entries under names squirrel reserves (never copied: unprotected)  amber
+//   and nothing is ready to offload while a required target is volatile.
 // Report: the maximum of its volumes; without a volume filter, any latched
 //     alarm (even on a destination no volume uses) is red.
 // Exit code: 0 neutral or green, 1 amber, 2 red.
@@ -84,6 +92,8 @@ struct TargetStatus {
   EvidenceStatus evidence;
   Light light = Light::neutral;
   std::vector<std::string> reasons;   // why the light is not green, one line each
+  std::string volatile_fs;            // the memory filesystem it is on ("" on a disk or not local)
+  std::vector<std::string> warnings;  // worth knowing, not changing the light (same disk as the volume)
 };
 
 struct OffloadReadiness {

@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "engine/layout_check.hpp"
 #include "store/runs.hpp"
 
 namespace sq::engine {
@@ -66,6 +67,7 @@ std::optional<Marker> read_marker(int root, const std::string& volume, const std
 
 ResolvedVolume resolve_volume(const config::Config& cfg, store::Db& db, const std::string& name, ResolveMode mode) {
   const auto& vol = declared(cfg, name);
+  require_volume_layout(cfg, name);
   ResolvedVolume r;
   r.name = name;
   r.path = vol.path;

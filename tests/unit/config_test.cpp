@@ -719,6 +719,60 @@ TEST_F(ConfigTest, ConfigLayoutRules) {
   EXPECT_EQ(load(sftp + "verify_every = \"1h\"\n").destination("s")->verify_every_ns, 3600 * kSecond);
 }
 
+// ---- layouts that eat themselves ------------------------------------------------
+
+// Each refusal is one line naming both places.
+void expect_names_both(const std::string& message, const std::vector<std::string>& parts) {
+  for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << part << " missing in: " << message;
+}
+
+TEST_F(ConfigTest, ConfigRefusesADestinationRootInsideAVolume) {
+  const std::string text = "[volumes.photos]\npath = \"/data/photos\"\n"
+                           "[destinations.usb]\ntype = \"local\"\nroot = \"/data/photos/backup\"\n";
+  auto message = expect_error(text, "[destinations.usb]", "destinations.usb.root");
+  expect_names_both(message, {"\"usb\"", "/data/photos/backup", "\"photos\"", "(/data/photos)"});
+  // The same folder is inside too, however it is spelled.
+  expect_error("[volumes.photos]\npath = \"/data/photos\"\n"
+               "[destinations.usb]\ntype = \"local\"\nroot = \"/data/./other/../photos/\"\n",
+               "[destinations.usb]", "destinations.usb.root");
+  // A kopia repository is a local root as well.
+  expect_error("[volumes.photos]\npath = \"/data/photos\"\n"
+               "[destinations.k]\ntype = \"kopia\"\nroot = \"/data/photos/.kopia\"\npassword = \"p\"\n",
+               "[destinations.k]", "destinations.k.root");
+}
+
+TEST_F(ConfigTest, ConfigRefusesAVolumeInsideALocalDestinationRoot) {
+  const std::string text = "[destinations.usb]\ntype = \"local\"\nroot = \"/mnt/usb\"\n"
+                           "[volumes.photos]\npath = \"/mnt/usb/photos\"\n";
+  auto message = expect_error(text, "[volumes.photos]", "volumes.photos.path");
+  expect_names_both(message, {"\"photos\"", "/mnt/usb/photos", "\"usb\"", "(/mnt/usb)"});
+}
+
+TEST_F(ConfigTest, ConfigRefusesNestedVolumesWhicheverComesFirst) {
+  const std::string outer = "[volumes.home]\npath = \"/home/u\"\n";
+  const std::string inner = "[volumes.photos]\npath = \"/home/u/photos\"\n";
+  auto message = expect_error(outer + inner, "[volumes.photos]", "volumes.photos.path");
+  expect_names_both(message, {"volume \"photos\" (/home/u/photos) is inside volume \"home\" (/home/u)"});
+  message = expect_error(inner + outer, "[volumes.photos]", "volumes.photos.path");
+  expect_names_both(message, {"volume \"photos\" (/home/u/photos) is inside volume \"home\" (/home/u)"});
+}
+
+TEST_F(ConfigTest, ConfigRefusesTwoVolumesOnOnePath) {
+  const std::string text = "[volumes.a]\npath = \"/data/x\"\n[volumes.b]\npath = \"/data/x/\"\n";
+  auto message = expect_error(text, "[volumes.b]", "volumes.b.path");
+  expect_names_both(message, {"\"b\"", "\"a\"", "same path"});
+}
+
+TEST_F(ConfigTest, ConfigAcceptsNeighboursThatOnlyShareAPrefix) {
+  // "/data/photos2" is not inside "/data/photos"; a remote root is not a local path.
+  auto cfg = load("[volumes.photos]\npath = \"/data/photos\"\n[volumes.photos2]\npath = \"/data/photos2\"\n"
+                  "[destinations.usb]\ntype = \"local\"\nroot = \"/data/photos-backup\"\n"
+                  "[destinations.s]\ntype = \"sftp\"\nroot = \"/data/photos/remote\"\nhost = \"h\"\nuser = \"u\"\n"
+                  "[destinations.r]\ntype = \"restic\"\nroot = \"sftp:h:/data/photos/r\"\npassword = \"p\"\n");
+  EXPECT_EQ(cfg.volumes.size(), 2u);
+  EXPECT_EQ(cfg.destinations.size(), 3u);
+}
+
 TEST_F(ConfigTest, ConfigNodes) {
   const std::string auth = "auth.bearer = \"b\"\n";
   auto message = expect_error("[nodes.peer]\nendpoint = \"https://p\"\npath = \"/srv/photos\"\n" + auth, "path",

@@ -145,7 +145,7 @@ TEST(OffloadVolatile, ADestinationOnTmpfsNeverSatisfiesTheGate) {
   fs::create_directories(shm.p / "ram");
   sb.put("a.txt", "alpha");
   sb.ok({"index", "photos"});
-  sb.ok({"sync", "--init"});
+  sb.ok({"sync", "--init", "--allow-volatile"});
   auto r = sb.json({"offload", "photos", "."}, 1);
   EXPECT_EQ(r.at("offloaded"), 0) << r.dump(2);
   EXPECT_EQ(causes(r)["volatile-destination"], 1) << r.dump(2);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/fsinfo.hpp"
 #include "core/hash.hpp"
 #include "engine/dest/transport.hpp"
 #include "engine/index.hpp"
@@ -145,7 +146,7 @@ inline fs::path fast_scratch_base() {
 class SyncSandbox {
  public:
   explicit SyncSandbox(const std::string& extra_toml = "", const fs::path& base = fs::temp_directory_path())
-      : tmp_(base) {
+      : tmp_(base), on_memory_fs_(is_volatile_fs(base)) {
     fs::create_directories(src());
     fs::create_directories(state());
     cfg_ = config::parse(config_text(src(), dest_root()) + extra_toml, tmp_ / "config.toml");
@@ -186,6 +187,7 @@ class SyncSandbox {
   engine::IndexReport index() { return engine::run_index(cfg_, *st_, "v", index_opts()); }
 
   engine::sync::SyncReport sync(engine::sync::SyncOptions o = {}) {
+    if (!o.fs_probe && on_memory_fs_) o.fs_probe = disk_stand_in;
     return engine::sync::run_mirror_sync(cfg_, *st_, "v", "d", o, [this](const engine::sync::SyncEvent& e) {
       events.push_back(e);
     });
@@ -201,7 +203,16 @@ class SyncSandbox {
 
  private:
   std::int64_t next_mtime() { return 1'700'000'000'000'000'000LL + 1'000'000'007LL * ++mtime_seq_; }
+  // The fault loops use a memory filesystem only for speed; for what they
+  // test it stands in for a disk, so the push records what it would there.
+  static FsInfo disk_stand_in(const fs::path& p) {
+    FsInfo info = fs_info(p);
+    info.is_volatile = false;
+    info.type = "disk (stand-in for " + info.type + ")";
+    return info;
+  }
   ScratchDir tmp_;
+  bool on_memory_fs_ = false;
   config::Config cfg_;
   std::optional<store::Store> st_;
   std::int64_t mtime_seq_ = 0;

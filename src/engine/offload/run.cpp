@@ -206,8 +206,10 @@ std::int64_t begin_offload(store::Db& db, std::int64_t volume_id) {
   return store::begin_run_or_throw(db, {store::RunKind::offload, volume_id, ""});
 }
 
-// The offline gate first, then what each target looks like now; a file
-// passes only when every required target passes both.
+// What each target looks like now, then the offline gate; a file passes
+// only when every required target passes both. A target-wide refusal from
+// the world names the cause to fix first (a disk to mount before evidence
+// can matter), so it replaces the target's offline refusal.
 std::vector<const Candidate*> judge(OffloadGate& gate, const offload_detail::WorldCheck& world,
                                     const config::Volume& v, const std::vector<const Candidate*>& chosen,
                                     const OffloadOptions& opts, OffloadReport& rep) {
@@ -216,12 +218,12 @@ std::vector<const Candidate*> judge(OffloadGate& gate, const offload_detail::Wor
   for (const auto* c : chosen) {
     auto refusals = gate.judge(c->gate);
     for (const auto& t : v.offload_requires) {
-      auto offline = std::any_of(refusals.begin(), refusals.end(), [&](const GateRefusal& r) { return r.target == t; });
-      if (offline) continue;
-      if (const auto& w = world.target_refusal(t)) {
+      const auto& w = world.target_refusal(t);
+      if (w) {
+        std::erase_if(refusals, [&](const GateRefusal& r) { return r.target == t; });
         refusals.push_back(*w);
         rep.world_refused = true;
-      } else {
+      } else if (std::none_of(refusals.begin(), refusals.end(), [&](const GateRefusal& r) { return r.target == t; })) {
         rep.satisfied[t] += 1;
       }
     }

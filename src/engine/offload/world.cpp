@@ -1,25 +1,17 @@
 #include "engine/offload/world.hpp"
 
 #include <fmt/format.h>
-#include <linux/magic.h>
-#include <sys/vfs.h>
 
 #include <algorithm>
 #include <filesystem>
 
+#include "core/fsinfo.hpp"
 #include "core/text.hpp"
 #include "engine/sync/verify.hpp"
 #include "store/alarms.hpp"
 #include "store/files.hpp"
 
 namespace sq::engine::offload_detail {
-
-bool on_volatile_filesystem(const std::string& path) {
-  struct statfs fs {};
-  if (::statfs(path.c_str(), &fs) != 0) return false;  // unreachable is judged by the marker check
-  auto type = static_cast<unsigned long>(fs.f_type);
-  return type == TMPFS_MAGIC || type == RAMFS_MAGIC;
-}
 
 namespace {
 
@@ -65,7 +57,7 @@ void WorldCheck::open_target(Target& t, const config::Config& cfg, const sync::T
     t.refusal = refusal(t.name, GateCause::destination_unreachable, fmt::format("{} is not there", t.root));
     return;
   }
-  if (on_volatile_filesystem(t.root)) {
+  if (is_volatile_fs(std::filesystem::path(t.root) / volume_)) {
     t.refusal = refusal(t.name, GateCause::volatile_destination,
                         fmt::format("{} is on a memory filesystem that does not survive a reboot", t.root));
     return;

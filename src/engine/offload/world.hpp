@@ -32,9 +32,6 @@
 
 namespace sq::engine::offload_detail {
 
-// True when the filesystem holding `path` does not survive a reboot.
-bool on_volatile_filesystem(const std::string& path);
-
 class WorldCheck {
  public:
   WorldCheck(const config::Config& cfg, store::Db& db, std::string volume, const std::vector<std::string>& targets,

@@ -308,12 +308,15 @@ void commit(Push& p, std::vector<Item>& items) {
   for (auto& it : items) {
     if (!it.ok) continue;
     // Only a read from the medium is recorded as the copy's checksum: the
-    // ledger's checksums are what later pushes claim as verified.
+    // ledger's checksums are what later pushes claim as verified. On a
+    // memory filesystem the bytes are right but will not outlive a reboot,
+    // so the copy is never stamped verified (the offload gate trusts a
+    // stamped read-back).
     std::optional<std::string> checksum;
     std::optional<std::int64_t> verified_at;
     if (it.from_medium) {
       checksum = it.checksum;
-      verified_at = it.verified_at;
+      if (p.volatile_fs.empty()) verified_at = it.verified_at;
     }
     intents.push_back({it.w->path, it.w->content_id, it.w->size, it.w->mtime_ns, checksum, verified_at});
     committing.push_back(&it);

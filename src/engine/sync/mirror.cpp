@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/text.hpp"
+#include "engine/layout_check.hpp"
 #include "engine/offload/offload.hpp"
 #include "engine/sync/push.hpp"
 #include "store/evidence.hpp"
@@ -46,6 +47,26 @@ void require_index_run(store::Db& db, std::int64_t volume_id, const std::string&
                                                 "first", name, name));
 }
 
+// A copy in memory is not a durable copy: a tmpfs root (or the empty mount
+// point of a disk that is not mounted, which often lies on tmpfs) loses
+// everything at the next unmount. Judged before the root is created.
+void judge_volatility(Push& p) {
+  auto where = std::filesystem::path(p.root) / p.name();
+  FsInfo fs = p.opts.fs_probe ? p.opts.fs_probe(where) : fs_info(where);
+  if (!fs.is_volatile) return;
+  if (p.opts.init && !p.opts.allow_volatile)
+    throw Error(ErrorKind::refused,
+                fmt::format("destination \"{}\" root {} is on {}, which does not survive a reboot, so its copies "
+                            "would never count as durable — if a disk belongs there, mount it; otherwise choose a "
+                            "root on a disk, or pass --allow-volatile if a volatile destination is intended",
+                            p.dest(), escape_for_display(p.root), fs.type));
+  p.volatile_fs = fs.type;
+  p.report.volatile_fs = fs.type;
+  p.warn("", fmt::format("{} is on {}, which does not survive a reboot; its copies are recorded as presence+size "
+                         "and never count as durable",
+                         escape_for_display(p.root), fs.type));
+}
+
 void open_destination_root(Push& p) {
   std::error_code ec;
   if (!std::filesystem::exists(p.root, ec)) {
@@ -70,7 +91,9 @@ void preflight(Push& p) {
   auto vol_row = store::find_volume(p.db(), p.name());
   try {
     p.vol = resolve_volume(p.cfg, p.db(), p.name(), ResolveMode::existing);
+    require_destination_layout(p.cfg, p.dest());
     require_index_run(p.db(), p.volume_id(), p.name());
+    judge_volatility(p);
     open_destination_root(p);
     if (p.raw) check_destination_marker(p);
   } catch (const Error& e) {
@@ -106,8 +129,11 @@ namespace {
 // fingerprint-verified only when every copy this push wrote was read back
 // and every live copy of the volume at the destination carries a read-back
 // checksum; otherwise the weaker method, and no verification is claimed.
+// A read-back from memory proves the bytes are there now, not that they
+// survive a reboot, so a volatile destination never gets more than
+// presence+size.
 std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
-  if (!p.all_read_back) return {store::VerifyMethod::presence_size, false};
+  if (!p.all_read_back || !p.volatile_fs.empty()) return {store::VerifyMethod::presence_size, false};
   // Literal state and NULL test: they select the partial index of
   // unverified live rows, which is empty on a fully verified mirror.
   auto pending = p.db().query_i64(

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/fsinfo.hpp"
 #include "engine/dest/transport.hpp"
 #include "store/runs.hpp"
 #include "store/store.hpp"
@@ -40,6 +41,12 @@ struct SyncOptions {
   // as many). 1 keeps the transport calls in a fixed order.
   std::size_t in_flight = 4;
   TransportFactory transport;  // default: the local transport
+  // --allow-volatile: --init may start a destination on a memory filesystem
+  // (tmpfs …). Its copies are still never recorded as durable.
+  bool allow_volatile = false;
+  // Which filesystem the destination is on (default sq::fs_info). Tests
+  // that use a memory filesystem only for speed stand in a disk here.
+  std::function<FsInfo(const std::filesystem::path&)> fs_probe;
 };
 
 struct SyncReport {
@@ -51,6 +58,7 @@ struct SyncReport {
   std::int64_t planned = 0, written = 0, bytes = 0, already_live = 0;
   std::int64_t displaced = 0, displaced_unrecorded = 0, drift = 0, failed = 0, reconciled = 0;
   std::string method;               // what the evidence advance recorded ("" when none)
+  std::string volatile_fs;          // the memory filesystem the copies are on ("" on a disk)
   bool evidence_advanced = false;
   std::vector<std::string> foreign; // unrecorded entries moved to history
   std::string snapshot_warning;

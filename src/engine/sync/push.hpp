@@ -30,6 +30,7 @@ struct Push {
   std::int64_t run_id = 0;
   std::int64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
   bool all_read_back = true;
+  std::string volatile_fs;                   // set when the copies land on a memory filesystem
 
   store::Db& db() { return st.db(); }
   std::int64_t volume_id() const { return vol.row->id; }

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "core/text.hpp"
+#include "core/fsinfo.hpp"
+#include "engine/layout_check.hpp"
 #include "engine/volume.hpp"
 #include "store/alarms.hpp"
 #include "store/evidence.hpp"
@@ -92,7 +94,7 @@ void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vo
     rep.bytes_rehashed += rb.bytes;
     if (rb.hash != r->hash || rb.bytes != r->size)
       vc->findings.push_back({vc->row.name, r->path, "changed", "BLAKE3 differs at " + located(vc->row.name, *r)});
-    else
+    else if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
       store::record_verified(db, r->id, to_hex(rb.hash), now_ns());
   }
 }
@@ -120,8 +122,9 @@ bool record_lost_copies_in_tx(store::Db& db, std::int64_t volume_id, const std::
 namespace {
 
 // A clean pass re-stamps the components it covered, provided no present
-// path still waits for a lost copy to be rewritten.
-bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest) {
+// path still waits for a lost copy to be rewritten. Copies on a memory
+// filesystem are there now but not after a reboot: presence+size at most.
+bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest, bool durable_fs) {
   auto pending = db.query_i64(
       "SELECT count(*) FROM remote_paths r JOIN files f ON f.folder_id = r.folder_id AND f.name = r.name AND "
       "f.content_id = r.content_id JOIN folders d ON d.id = r.folder_id WHERE r.destination = ? AND d.volume_id = ? "
@@ -133,8 +136,9 @@ bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest) {
   for (const auto& c : store::vector_of(db, volume_id, dest)) {
     if (c.source_node_id) continue;
     store::upsert_vector_in_tx(db, {volume_id, dest, c.origin_node_id, c.origin_run_id,
-                                    store::VerifyMethod::fingerprint_verified, true, std::nullopt, std::nullopt, false,
-                                    false});
+                                    durable_fs ? store::VerifyMethod::fingerprint_verified
+                                               : store::VerifyMethod::presence_size,
+                                    durable_fs, std::nullopt, std::nullopt, false, false});
   }
   return true;
 }
@@ -148,7 +152,8 @@ void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, Verif
                        [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
                          store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
                          if (clean) {
-                           if (refresh(d, vc.row.id, dest)) rep.refreshed_volumes.push_back(vc.row.name);
+                           if (refresh(d, vc.row.id, dest, rep.volatile_fs.empty()))
+                             rep.refreshed_volumes.push_back(vc.row.name);
                            return;
                          }
                          std::vector<std::int64_t> lost;
@@ -185,6 +190,16 @@ void clear_if_clean(store::Db& db, const std::string& dest, const std::vector<Vo
   tx.commit();
 }
 
+// Fails closed: a root whose filesystem cannot be examined counts as volatile.
+std::string volatile_type(const std::string& root) {
+  try {
+    auto fs = fs_info(root);
+    return fs.is_volatile ? fs.type : "";
+  } catch (const Error&) {
+    return "an unknown filesystem";
+  }
+}
+
 void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, const std::string& dest,
                     const Error& e) {
   for (const auto& v : vols)
@@ -205,12 +220,14 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
   std::unique_ptr<dest::Transport> t;
   try {
     check_recorded_paths(cfg, vols);
+    require_destination_layout(cfg, destination);
     std::error_code ec;
     if (!std::filesystem::is_directory(d.root, ec))
       throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
                                                   "checked", d.root));
     t = opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root);
     check_markers(*t, d.root, vols);
+    rep.volatile_fs = volatile_type(d.root);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::refused) record_refusal(db, vols, destination, e);
     throw;

@@ -33,6 +33,7 @@ struct VerifyReport {
   std::vector<VerifyFinding> findings;
   bool alarm_raised = false, alarm_cleared = false;
   std::vector<std::string> refreshed_volumes;
+  std::string volatile_fs;  // the memory filesystem the copies are on: refreshed as presence+size only
 };
 
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
