@@ -39,6 +39,9 @@ struct SyncOptions {
   // as many). 1 keeps the transport calls in a fixed order.
   std::size_t in_flight = 4;
   TransportFactory transport;  // default: the local transport
+  // Every call to the destination is bounded by this (spec §6.5); the
+  // destination's name is filled in by the push.
+  dest::StallOptions stall;
 };
 
 struct SyncReport {

@@ -213,7 +213,10 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     if (!std::filesystem::is_directory(d.root, ec))
       throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
                                                   "checked", d.root));
-    t = opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root);
+    dest::StallOptions stall;
+    stall.destination = destination;
+    t = dest::stall_guarded(opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root),
+                            std::move(stall));
     check_markers(*t, d.root, vols);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::refused) record_refusal(db, vols, destination, e);
