@@ -144,7 +144,7 @@ std::vector<const Candidate*> select(const std::vector<Candidate>& all, const st
                                      const OffloadOptions& o, OffloadReport& rep) {
   std::vector<bool> matched(sels.size(), false);
   std::vector<const Candidate*> out;
-  std::int64_t cutoff = o.older_than_ns ? now_ns() - *o.older_than_ns : 0;
+  std::int64_t cutoff = o.older_than_ns ? o.now_ns.value_or(now_ns()) - *o.older_than_ns : 0;
   for (const auto& c : all) {
     bool any = false;
     for (std::size_t i = 0; i < sels.size(); ++i)
@@ -234,7 +234,8 @@ OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std
   try {
     auto all = load_candidates(db, vol.row->id, st.self_node_id());
     auto chosen = select(all, sels, opts, rep);
-    OffloadGate gate(db, vol.row->id, v.offload_requires, v.offload_max_evidence_age_ns, now_ns());
+    OffloadGate gate(db, vol.row->id, v.offload_requires, v.offload_max_evidence_age_ns,
+                     opts.now_ns.value_or(now_ns()));
     for (const auto& t : v.offload_requires) rep.satisfied[t] = 0;
     std::vector<const Candidate*> pass;
     for (const auto* c : chosen) {

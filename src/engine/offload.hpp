@@ -21,6 +21,7 @@ struct OffloadOptions {
   std::optional<std::int64_t> older_than_ns; // only files whose indexed mtime is older
   bool dry_run = false;
   bool per_file = false;                     // keep every refusal, not only aggregates
+  std::optional<std::int64_t> now_ns;        // the clock evidence ages and --older-than use (tests); default now
 };
 
 struct RefusalGroup {
