@@ -167,7 +167,7 @@ TEST_F(LoopStress, ConcurrentIndexSyncVerifyOffloadRestoreLoseNoByteAndLeaveEver
         ADD_FAILURE() << "no JSON report from " << what;
         continue;
       }
-      EXPECT_EQ(j.value("errors", 0) + j.value("failed", 0) + j.value("drift", 0), 0) << j.dump(2);
+      EXPECT_EQ(j.value("errors", 0) + j.value("failed", 0) + j.value("drift", 0), 0) << j.dump(2) << what;
       moved[o.worker] += j.value(o.worker == "offload" ? "offloaded" : "restored", std::int64_t{0});
     }
   }
