@@ -1,6 +1,9 @@
 // squirrel db backup [--to PATH] [--keep N] | db check | db restore <snapshot> [--force] | db schema
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "cli/context.hpp"
 #include "cli/render.hpp"
 #include "core/error.hpp"
@@ -36,25 +39,71 @@ void backup(Context& ctx, const DbFlags& f) {
     print(fmt::format("rotated out {}\n", p.string()));
 }
 
+// The newest snapshot in the backups dir that `db restore` would take.
+std::optional<std::filesystem::path> newest_restorable(Context& ctx) {
+  std::vector<std::filesystem::path> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(backups_dir(ctx), ec)) {
+    auto name = e.path().filename().string();
+    if (e.is_regular_file(ec) && name.starts_with("index-") && name.ends_with(".db")) found.push_back(e.path());
+  }
+  std::sort(found.rbegin(), found.rend());  // names sort by time
+  for (const auto& p : found) {
+    auto info = store::inspect_snapshot(p);
+    if (info.problem.empty() && info.schema_version == store::current_schema_version()) return p;
+  }
+  return std::nullopt;
+}
+
+// A database too damaged to open as a store is checked as the file it is.
+std::vector<std::string> damage_of(Context& ctx, const Error& why) {
+  auto db = store::Db::open(ctx.db_path(), {.create = false, .read_only = false});
+  auto problems = store::integrity_problems(db);
+  if (problems.empty()) problems.push_back(why.what());
+  return problems;
+}
+
 void check(Context& ctx) {
-  auto problems = store::integrity_problems(ctx.existing_store().db());
+  std::vector<std::string> problems;
+  try {
+    problems = store::integrity_problems(ctx.existing_store().db());
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::corrupt) throw;
+    problems = damage_of(ctx, e);
+  }
   if (problems.empty()) {
     print("ok\n");
     return;
   }
   for (const auto& p : problems) print(escape_for_display(p) + "\n");
   ctx.exit_code = 1;
+  if (auto snap = newest_restorable(ctx))
+    print(fmt::format("the newest intact snapshot is {} — restore it with `squirrel db restore {}`\n", snap->string(),
+                      snap->string()));
+  else
+    print(fmt::format("no intact snapshot in {} — restore one from elsewhere with `squirrel db restore <file>`\n",
+                      backups_dir(ctx).string()));
 }
 
 // Another squirrel mid-run would keep writing into the database we replace.
-void refuse_if_busy(Context& ctx) {
-  auto& db = ctx.existing_store().db();
-  store::reap_dead_owners(db);
-  auto running = db.query_i64("SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 1");
+// A database too damaged to read cannot tell; the person can, with --force.
+void refuse_if_busy(Context& ctx, const std::filesystem::path& snap) {
+  std::optional<std::int64_t> running;
+  try {
+    auto& db = ctx.existing_store().db();
+    store::reap_dead_owners(db);
+    running = db.query_i64("SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 1");
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::corrupt) throw;
+    throw Error(ErrorKind::refused,
+                fmt::format("{} is too damaged to tell whether a squirrel run still uses it — if none is running, "
+                            "restore with `squirrel db restore {} --force`",
+                            ctx.db_path().string(), snap.string()));
+  }
   if (running)
-    throw Error(ErrorKind::refused, fmt::format("run {} is still running against this database — wait for it, or "
-                                                "pass --force if that process is gone",
-                                                *running));
+    throw Error(ErrorKind::refused, fmt::format("run {} is still running against this database — wait for it, or if "
+                                                "its process is gone restore with `squirrel db restore {} --force`",
+                                                *running, snap.string()));
 }
 
 void restore(Context& ctx, const DbFlags& f) {
@@ -75,7 +124,7 @@ void restore(Context& ctx, const DbFlags& f) {
                 fmt::format("{} has schema v{} but this squirrel uses v{} — restore it with the matching squirrel "
                             "version",
                             snap.string(), info.schema_version, store::current_schema_version()));
-  if (std::filesystem::exists(live, ec) && !f.force) refuse_if_busy(ctx);
+  if (std::filesystem::exists(live, ec) && !f.force) refuse_if_busy(ctx, snap);
   ctx.close_store();  // our own connection must not outlive the file it points at
   auto r = store::restore_snapshot(snap, live);
   print(fmt::format("restored {} from {} (previous database kept at {})\n", live.string(), snap.string(),
@@ -100,7 +149,8 @@ void add_db_command(CLI::App& app, Context& ctx) {
   c->callback([&ctx] { check(ctx); });
   auto* r = cmd->add_subcommand("restore", "Replace the index database with a snapshot");
   r->add_option("snapshot", f->snapshot, "Snapshot file")->required();
-  r->add_flag("--force", f->force, "Restore even while a run is recorded as running");
+  r->add_flag("--force", f->force,
+              "Restore even while a run is recorded as running, or when the database is too damaged to tell");
   r->callback([&ctx, f] { restore(ctx, *f); });
   auto* s = cmd->add_subcommand("schema", "Print the database schema (DDL)");
   s->callback([&ctx] { schema(ctx); });

@@ -70,8 +70,9 @@ engine::sync::SyncListener listener_for(ProgressLine& progress) {
       return progress.update(fmt::format("syncing {}/{} files", e.files_done, e.files_total), e.files_done,
                              e.bytes_done, e.path, e.bytes_total);
     progress.clear();
-    std::fprintf(stderr, "%s: %s: %s\n", e.type == T::file_error ? "error" : "warning",
-                 escape_for_display(e.path).c_str(), e.message.c_str());
+    // A warning about the run as a whole (the index snapshot) names no path.
+    std::string where = e.path.empty() ? "" : escape_for_display(e.path) + ": ";
+    std::fprintf(stderr, "%s: %s%s\n", e.type == T::file_error ? "error" : "warning", where.c_str(), e.message.c_str());
   };
 }
 

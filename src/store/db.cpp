@@ -26,17 +26,25 @@ std::string describe(sqlite3* db, int rc, std::string_view context, const std::f
     return fmt::format("cannot write database {} ({}) — check that the file and its directory are writable",
                        path.string(), detail);
   if (base == SQLITE_CORRUPT)
-    return fmt::format("database {} is corrupt ({}) — run `squirrel db check`, then `squirrel db restore` from a snapshot",
+    return fmt::format("database {} is corrupt ({}) — run `squirrel db check`: it lists the damage and the snapshot "
+                       "to restore",
                        path.string(), detail);
   if (base == SQLITE_FULL)
     return fmt::format("disk full while writing {} — free space and retry", path.string());
   return fmt::format("database error during {}: {}", context, detail);
 }
 
+// A damaged or foreign file is `corrupt`, so a command can tell it from a
+// passing failure (busy, full, unwritable).
+ErrorKind kind_of(int rc) {
+  int base = rc & 0xff;
+  return base == SQLITE_CORRUPT || base == SQLITE_NOTADB ? ErrorKind::corrupt : ErrorKind::database;
+}
+
 }  // namespace
 
 void Db::raise(int rc, std::string_view context) const {
-  throw Error(ErrorKind::database, describe(db_, rc, context, path_));
+  throw Error(kind_of(rc), describe(db_, rc, context, path_));
 }
 
 namespace {
@@ -75,7 +83,7 @@ Db Db::open(const std::filesystem::path& path, OpenOptions opts) {
     std::string msg = describe(db.db_, rc, "open", path);
     sqlite3_close_v2(db.db_);
     db.db_ = nullptr;
-    throw Error(ErrorKind::database, msg);
+    throw Error(kind_of(rc), msg);
   }
   sqlite3_busy_timeout(db.db_, 10000);
   sqlite3_extended_result_codes(db.db_, 1);

@@ -5,9 +5,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <stdio.h>
+
 #include <algorithm>
+#include <charconv>
 
 #include "core/error.hpp"
+#include "core/process.hpp"
 #include "core/text.hpp"
 
 namespace sq::store {
@@ -40,6 +44,57 @@ fs::path default_backup_path(const fs::path& dir, std::int64_t at_ns) {
   return dir / fmt::format("index-{}.db", compact_utc(at_ns));
 }
 
+namespace {
+
+// A snapshot is written as .<final name>.partial-<pid>-<start ticks> and
+// renamed when complete, so one cut short (a killed process) never looks
+// like a snapshot: it is not counted among the kept ones, not offered to
+// `db restore`, and the next backup removes it with SQLite's journal.
+constexpr std::string_view kPartial = ".partial-";
+
+fs::path partial_path(const fs::path& to) {
+  auto me = self_identity();
+  return to.parent_path() / fmt::format(".{}{}{}-{}", to.filename().string(), kPartial, me.pid, me.start_ticks);
+}
+
+// True when `name` is a partial snapshot (or its journal) whose writer is
+// gone for sure. One that may still be running is left alone.
+bool abandoned_partial(const std::string& name) {
+  auto at = name.rfind(kPartial);
+  if (name.empty() || name[0] != '.' || at == std::string::npos) return false;
+  std::string_view owner(name);
+  owner.remove_prefix(at + kPartial.size());
+  if (owner.ends_with("-journal")) owner.remove_suffix(8);
+  std::int64_t pid = 0, start = 0;
+  auto [end, ec] = std::from_chars(owner.data(), owner.data() + owner.size(), pid);
+  if (ec != std::errc() || pid <= 0 || end == owner.data() + owner.size() || *end != '-') return false;
+  auto [end2, ec2] = std::from_chars(end + 1, owner.data() + owner.size(), start);
+  if (ec2 != std::errc() || end2 != owner.data() + owner.size()) return false;
+  auto ticks = process_start_ticks(pid);
+  return !ticks || *ticks != start;
+}
+
+bool is_routine_backup_name(const std::string& name);
+
+// Removes partial snapshots of dead writers, and what older versions left
+// when killed: a routine snapshot whose rollback journal is still beside
+// it was never finished.
+void remove_litter(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (!e.is_regular_file(ec) || e.is_symlink(ec)) continue;
+    if (abandoned_partial(name)) {
+      fs::remove(e.path(), ec);
+    } else if (name.ends_with("-journal") && is_routine_backup_name(name.substr(0, name.size() - 8))) {
+      fs::remove(dir / name.substr(0, name.size() - 8), ec);
+      fs::remove(e.path(), ec);
+    }
+  }
+}
+
+}  // namespace
+
 void backup_to(Db& db, const fs::path& to) {
   std::error_code ec;
   if (fs::exists(to, ec))
@@ -47,8 +102,18 @@ void backup_to(Db& db, const fs::path& to) {
   fs::create_directories(to.parent_path(), ec);
   if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {} — check permissions",
                                                  to.parent_path().string(), ec.message()));
-  db.execute("VACUUM INTO ?", {Value{to.string()}});
-  fsync_path(to, false);
+  remove_litter(to.parent_path());
+  auto partial = partial_path(to);
+  try {
+    db.execute("VACUUM INTO ?", {Value{partial.string()}});
+    fsync_path(partial, false);
+    if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0)
+      fail_errno(fmt::format("cannot rename the finished snapshot to {}", to.string()), errno);
+  } catch (...) {
+    fs::remove(partial, ec);
+    fs::remove(partial.string() + "-journal", ec);
+    throw;
+  }
   fsync_path(to.parent_path(), true);
 }
 
@@ -100,10 +165,11 @@ void run_check(Db& db, const char* sql, std::vector<std::string>& out, Row row) 
   try {
     Stmt st(db, sql);
     while (st.step()) row(st);
-  } catch (const Error& e) {
+  } catch (const Error&) {
     int code = sqlite3_errcode(db.handle()) & 0xff;
     if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) throw;
-    out.push_back(fmt::format("{} stopped: {}", sql, e.what()));
+    // SQLite's own words: the error's advice (run `db check`) is this check.
+    out.push_back(fmt::format("{} stopped: {}", sql, sqlite3_errmsg(db.handle())));
   }
 }
 

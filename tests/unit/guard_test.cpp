@@ -167,8 +167,10 @@ TEST(GuardTable, RemoveDecisions) {
       {"v/.squirrel-index/index-20240101T000000.000Z.db", 7, false, true, "snapshot rotation"},
       {"v/.squirrel-staging/volume-marker", 0, true, true, "bootstrap removes the staged marker"},
 
-      {"v/.squirrel-staging/run-7", 7, false, false, "this run's own staging"},
+      {"v/.squirrel-staging/run-7", 7, false, false, "this run's own staging, while it runs"},
       {"v/.squirrel-staging/run-7/" + K, 7, false, false, "this run's own staged file"},
+      {"v/.squirrel-staging/run-5", 5, false, true, "this run's own staging, once it has finished"},
+      {"v/.squirrel-staging/run-5/" + K, 5, false, false, "this run's own staged file, even once finished"},
       {"v/.squirrel-staging/run-9", 7, false, false, "a running run's staging"},
       {"v/.squirrel-staging/run-9/" + K, 7, false, false, "a running run's staged file"},
       {"v/.squirrel-staging/run-05", 7, false, false, "non-canonical id"},
@@ -208,11 +210,12 @@ TEST(GuardTable, RemoveDecisions) {
 TEST(GuardTable, UnknownRunStatusFailsClosed) {
   GuardContext g{7, false, {}};
   EXPECT_FALSE(guard_remove(g, "v/.squirrel-staging/run-5").empty());
+  EXPECT_FALSE(guard_remove(g, "v/.squirrel-staging/run-7").empty()) << "its own staging too";
   GuardContext asked{7, false, [](std::int64_t id) -> bool {
-                       if (id == 7) ADD_FAILURE() << "asked about its own run";
+                       if (id == 7) ADD_FAILURE() << "asked about its own staged file";
                        return true;
                      }};
-  EXPECT_FALSE(guard_remove(asked, "v/.squirrel-staging/run-7").empty());
+  EXPECT_FALSE(guard_remove(asked, "v/.squirrel-staging/run-7/" + K).empty());
 }
 
 TEST(GuardTable, RefusalsSayWhatAndWhy) {

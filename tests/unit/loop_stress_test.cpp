@@ -167,7 +167,7 @@ TEST_F(LoopStress, ConcurrentIndexSyncVerifyOffloadRestoreLoseNoByteAndLeaveEver
         ADD_FAILURE() << "no JSON report from " << what;
         continue;
       }
-      EXPECT_EQ(j.value("errors", 0) + j.value("failed", 0) + j.value("drift", 0), 0) << j.dump(2);
+      EXPECT_EQ(j.value("errors", 0) + j.value("failed", 0) + j.value("drift", 0), 0) << j.dump(2) << what;
       moved[o.worker] += j.value(o.worker == "offload" ? "offloaded" : "restored", std::int64_t{0});
     }
   }
@@ -195,13 +195,34 @@ TEST_F(LoopStress, ConcurrentIndexSyncVerifyOffloadRestoreLoseNoByteAndLeaveEver
   }
   EXPECT_EQ(sb.ok({"db", "check"}).out, "ok\n");
 
-  // And the loop closes: one more sync, then restore brings every written
-  // content back into the volume.
-  sb.ok({"index", "photos"});
-  sb.ok({"sync", "photos"});
-  sb.ok({"restore", "photos"});
+  // And the loop closes, with nothing else running, so each step's effect
+  // is certain: restore brings back everything the hammering left
+  // offloaded, so every written content is in the volume; after one more
+  // index and sync every file there is proven and offloaded, and restore
+  // brings every one of them back.
+  std::int64_t left_offloaded = 0;  // offloaded, or missing (restore brings those back too)
+  {
+    auto db = sq::store::Db::open(sb.db_path(), {false, true});
+    left_offloaded =
+        db.query_i64("SELECT count(*) FROM files WHERE status IN ('offloaded', 'missing')").value_or(-1);
+  }
+  auto first = sb.json({"restore", "photos"});
+  EXPECT_EQ(first.value("restored", std::int64_t{-1}), left_offloaded) << first.dump(2);
   auto back = values(sq::test::user_files(sb.volume_dir()));
   for (const auto& h : written) EXPECT_TRUE(back.count(h)) << "not restored: " << h;
+  sb.ok({"index", "photos"});
+  sb.ok({"sync", "photos"});
+  auto present = sq::test::user_files(sb.volume_dir()).size();
+  EXPECT_GE(present, written.size());
+  auto off = sb.json({"offload", "photos", "."});
+  EXPECT_EQ(off.value("offloaded", std::int64_t{-1}), static_cast<std::int64_t>(present)) << off.dump(2);
+  EXPECT_EQ(off.value("not_durable", std::int64_t{-1}), 0) << off.dump(2);
+  EXPECT_TRUE(sq::test::user_files(sb.volume_dir()).empty());
+  auto again = sb.json({"restore", "photos"});
+  EXPECT_EQ(again.value("restored", std::int64_t{-1}), static_cast<std::int64_t>(present)) << again.dump(2);
+  EXPECT_EQ(again.value("failed", std::int64_t{-1}), 0) << again.dump(2);
+  back = values(sq::test::user_files(sb.volume_dir()));
+  for (const auto& h : written) EXPECT_TRUE(back.count(h)) << "not restored the second time: " << h;
   sb.ok({"audit", "photos", "--deep"});
   sb.ok({"audit", "photos", "--folders"});
   for (const auto& [worker, n] : admitted) RecordProperty(worker + "_admitted", n);

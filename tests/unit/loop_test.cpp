@@ -7,13 +7,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "config/config.hpp"
+#include "engine/offload/offload.hpp"
 #include "loop_util.hpp"
+#include "store/store.hpp"
 
 namespace {
 
@@ -169,48 +170,113 @@ TEST_F(LoopTest, ACorruptedCopyAlarmsTurnsStatusRedBlocksExactlyThatFileAndTheNe
 
 // ---- evidence that went stale ---------------------------------------------------------
 
-TEST_F(LoopTest, StaleEvidenceIsRefusedAnEmptyResyncDoesNotHelpAVerifyPassDoes) {
-  constexpr auto kMaxAge = std::chrono::seconds(2);
-  sb.configure("offload_max_evidence_age = \"2s\"");
+// Index, sync and verify run through the binary; the offload's gate is
+// asked in-process on a clock the test gives it (OffloadOptions::now_ns),
+// placed against the verification times the index recorded. So how old the
+// evidence is never depends on how fast this machine runs the commands.
+class StaleEvidence : public LoopTest {
+ protected:
+  static constexpr std::int64_t kLimit = 3600LL * 1000000000;  // offload_max_evidence_age = "1h"
+
+  // When the evidence of photos at usb was last verified.
+  std::int64_t verified_at() {
+    auto db = sq::store::Db::open(sb.db_path(), {false, true});
+    auto at = db.query_i64("SELECT verified_at_ns FROM destination_run_ids WHERE destination = 'usb'");
+    EXPECT_TRUE(at) << "no verified evidence";
+    return at.value_or(0);
+  }
+
+  sq::engine::OffloadReport offload_at(std::int64_t now, bool dry) {
+    auto cfg = sq::config::load(sb.config_path());
+    sq::store::StoreOptions so;
+    so.create = false;
+    auto st = sq::store::Store::open(sb.db_path(), so);
+    sq::engine::OffloadOptions o;
+    o.selectors = {"."};
+    o.dry_run = dry;
+    o.now_ns = now;
+    return sq::engine::run_offload(cfg, st, "photos", o);
+  }
+};
+
+TEST_F(StaleEvidence, IsRefusedAnEmptyResyncDoesNotHelpAVerifyPassDoes) {
+  sb.configure("offload_max_evidence_age = \"1h\"");
   seed_three();
   index_and_sync();
   auto files = user_files(sb.volume_dir());
-  std::this_thread::sleep_for(kMaxAge + std::chrono::milliseconds(300));  // age the evidence past the limit
+  auto synced = verified_at();
+  const std::int64_t later = synced + kLimit + 1;  // the first instant the sync's evidence is too old
 
-  auto dry = sb.json({"offload", "photos", ".", "--dry-run"});
-  EXPECT_EQ(dry.at("offloaded"), 0);
-  ASSERT_EQ(dry.at("refusals").size(), 1u) << dry.dump(2);
-  EXPECT_EQ(dry.at("refusals")[0].at("target"), "usb");
-  EXPECT_EQ(dry.at("refusals")[0].at("cause"), "evidence-stale");
-  EXPECT_EQ(dry.at("refusals")[0].at("files"), 3);
-  EXPECT_EQ(dry.at("refusals")[0].at("next"), "squirrel verify usb");
-  auto real = sb.json({"offload", "photos", "."});
-  EXPECT_EQ(real.at("offloaded"), 0);
-  EXPECT_EQ(real.at("not_durable"), 3);
+  EXPECT_EQ(offload_at(synced + kLimit, true).offloaded, 3) << "exactly the limit old is still fresh";
+  auto dry = offload_at(later, true);
+  EXPECT_EQ(dry.offloaded, 0);
+  ASSERT_EQ(dry.refusals.size(), 1u);
+  EXPECT_EQ(dry.refusals[0].target, "usb");
+  EXPECT_EQ(sq::engine::to_string(dry.refusals[0].cause), "evidence-stale");
+  EXPECT_EQ(dry.refusals[0].files, 3);
+  EXPECT_EQ(dry.refusals[0].next, "squirrel verify usb");
+  auto real = offload_at(later, false);
+  EXPECT_EQ(real.offloaded, 0);
+  EXPECT_EQ(real.not_durable, 3);
   EXPECT_EQ(user_files(sb.volume_dir()), files);
 
+  // A push with nothing to write re-asserts the evidence without verifying it.
   auto resync = sb.json({"sync", "photos"});
   EXPECT_EQ(resync[0].at("status"), "success");
   EXPECT_EQ(resync[0].at("written"), 0);
-  auto after_resync = sb.json({"offload", "photos", ".", "--dry-run"});
-  EXPECT_EQ(after_resync.at("offloaded"), 0);
-  ASSERT_EQ(after_resync.at("refusals").size(), 1u);
-  EXPECT_EQ(after_resync.at("refusals")[0].at("cause"), "evidence-stale");
+  EXPECT_EQ(verified_at(), synced) << "an unverified re-assertion refreshed the evidence";
+  auto after_resync = offload_at(later, true);
+  ASSERT_EQ(after_resync.refusals.size(), 1u);
+  EXPECT_EQ(sq::engine::to_string(after_resync.refusals[0].cause), "evidence-stale");
 
-  // A verify pass refreshes the evidence. On a machine so slow that the
-  // evidence went stale again before the offload ran, the pair is repeated;
-  // that is never what the assertion rests on.
-  nlohmann::json off;
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    auto began = std::chrono::steady_clock::now();
-    auto v = sb.json({"verify", "usb"});
-    EXPECT_TRUE(v[0].at("findings").empty());
-    off = sb.json({"offload", "photos", "."});
-    if (off.at("offloaded") == 3 || std::chrono::steady_clock::now() - began < kMaxAge) break;
-  }
-  EXPECT_EQ(off.at("offloaded"), 3) << off.dump(2);
-  EXPECT_TRUE(off.at("refusals").empty());
+  // A verify pass re-hashes and re-stamps: at the same instant, fresh.
+  auto v = sb.json({"verify", "usb"});
+  EXPECT_TRUE(v[0].at("findings").empty());
+  ASSERT_GT(verified_at(), synced) << "verify stamps the time it verified, after the sync";
+  auto off = offload_at(later, false);
+  EXPECT_EQ(off.offloaded, 3);
+  EXPECT_TRUE(off.refusals.empty());
   EXPECT_TRUE(user_files(sb.volume_dir()).empty());
+}
+
+// ---- a person acknowledges an alarm -----------------------------------------------------
+
+// `verify ack` clears the alarm with the person's name in the audit trail;
+// it trusts nothing more: the damaged copy stays lost and its file stays.
+TEST_F(LoopTest, AnAcknowledgedAlarmIsAuditedWithThePersonAndTrustsNothingMore) {
+  seed_three();
+  index_and_sync();
+  sq::test::rewrite_same_size_and_mtime(sb.vdest() / "a.txt", "ALPHA");
+  EXPECT_NE(sb.run({"verify", "usb", "--full"}).status, 0);
+  EXPECT_EQ(sb.json({"status"}, 2).at("alarms").size(), 1u);
+
+  auto as_tester = [&](const std::vector<std::string>& args) {
+    auto all = sb.global_args();
+    all.insert(all.end(), args.begin(), args.end());
+    auto o = sb.options();
+    o.env.emplace_back("USER", "tester");
+    return sq::test::run_cli(all, o);
+  };
+  auto ack = as_tester({"verify", "ack", "usb"});
+  EXPECT_EQ(ack.status, 0) << ack.err;
+  EXPECT_EQ(ack.out, "alarm on usb acknowledged by tester\n");
+  {
+    auto db = sq::store::Db::open(sb.db_path(), {false, true});
+    EXPECT_EQ(db.query_i64("SELECT count(*) FROM runs_audit WHERE transition = 'alarm-clear' AND operator = "
+                           "'tester' AND note = 'destination=usb'"),
+              1);
+  }
+  auto status = nlohmann::json::parse(sb.run({"status", "--json"}).out);
+  EXPECT_TRUE(status.at("alarms").empty());
+  EXPECT_EQ(status.at("volumes")[0].at("offload").at("ready_files"), 2) << "a.txt's copy is still not trusted";
+  EXPECT_EQ(as_tester({"verify", "ack", "usb"}).out, "no alarm on usb\n");
+  auto unknown = as_tester({"verify", "ack", "nowhere"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown destination \"nowhere\""));
+
+  auto off = sb.json({"offload", "photos", ".", "--per-file"});
+  EXPECT_EQ(paths_in(off.at("per_file")), std::set<std::string>{"a.txt"});
+  EXPECT_EQ(read_file(sb.vol("a.txt")), "alpha");
 }
 
 // ---- a file changed after indexing -------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -186,6 +187,7 @@ TEST_F(Restore, FaultAtEveryTransportCallLeavesNoPartialFile) {
   const Kind kinds[] = {{"crash", dest::FaultPlan::Kind::crash, 0},
                         {"power_cut", dest::FaultPlan::Kind::power_cut, 0},
                         {"EIO", dest::FaultPlan::Kind::error, EIO}};
+  std::map<std::string, int> outcomes;
   for (const auto& kind : kinds) {
     for (int k = 1;; ++k) {
       SCOPED_TRACE(std::string(kind.name) + " at call " + std::to_string(k));
@@ -194,15 +196,43 @@ TEST_F(Restore, FaultAtEveryTransportCallLeavesNoPartialFile) {
       RestoreOptions o;
       o.files_in_flight = 1;  // the fault transport is meant for one thread
       o.transport = inj.factory({kind.kind, k, kind.err, {}});
+      auto runs_before = count_runs(sb.db(), "kind = 'restore'");
+      std::string how;
+      std::optional<RestoreReport> rep;
       try {
-        restore(o);
+        rep = restore(o);
+        how = std::string(store::to_string(rep->status));
       } catch (const dest::SimulatedCrash&) {
+        how = "crash";
       } catch (const Error&) {
+        how = "error";
       }
+      if (inj.calls() < k) {
+        // The restore made fewer calls: every call point was covered, and
+        // without a fault it succeeds.
+        EXPECT_EQ(how, "success");
+        break;
+      }
+      outcomes[std::string(kind.name) + ":" + how] += 1;
       EXPECT_EQ(not_absent_or_identical(out()), std::vector<std::string>{});
-      if (inj.calls() < k) break;  // the restore made fewer calls: every call point was covered
+      // The fault fired: a crash ends the restore, and an error is never
+      // reported as a clean success of every file.
+      if (kind.kind != dest::FaultPlan::Kind::error) {
+        EXPECT_EQ(how, "crash");
+      } else if (rep && rep->status == RunStatus::success) {
+        EXPECT_EQ(rep->restored, static_cast<std::int64_t>(originals.size()))
+            << "a restore hit by an I/O error claims success without every file";
+      }
+      EXPECT_LE(count_runs(sb.db(), "kind = 'restore'"), runs_before + 1);
+      EXPECT_EQ(count_runs(sb.db(), "kind = 'restore' AND status = 'running'"), 0) << "every restore run is terminal";
     }
   }
+  std::string summary;
+  for (const auto& [k, v] : outcomes) summary += k + "=" + std::to_string(v) + " ";
+  RecordProperty("outcomes", summary);
+  EXPECT_GT(outcomes["crash:crash"], 0) << summary;
+  EXPECT_GT(outcomes["power_cut:crash"], 0) << summary;
+  EXPECT_GT(outcomes["EIO:error"] + outcomes["EIO:partial"] + outcomes["EIO:failed"], 0) << summary;
 }
 
 TEST_F(Restore, CleanRestoreIsByteIdentical) {
@@ -364,7 +394,8 @@ TEST_F(Restore, RePointedVolumeIsRefusedWithARefusedRunRow) {
 // The real binary, run with stdout and stderr going to files.
 class Child {
  public:
-  Child(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
+  Child(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+        const std::vector<std::string>& extra_env = {}) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -375,6 +406,7 @@ class Child {
     std::vector<std::string> env{"PATH=/usr/bin:/bin", "HOME=" + out.parent_path().string()};
     for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TMPDIR"})
       if (const char* v = std::getenv(name)) env.push_back(std::string(name) + "=" + v);
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
     auto c_argv = c_strings(argv), c_env = c_strings(env);
     int rc = posix_spawn(&pid_, c_argv[0], &fa, nullptr, c_argv.data(), c_env.data());
     posix_spawn_file_actions_destroy(&fa);
@@ -439,14 +471,22 @@ class KilledRestore : public Restore {
     return {"--config", config().string(), "--db", sb.db_path().string(), "restore", "v", path, "--json"};
   }
 
-  // Starts `restore v huge64.bin` into the volume and SIGKILLs it as soon
-  // as its temp file appears. Returns the temp's name; empty when the
-  // restore finished first (the caller tries again).
+  // Starts `restore v huge64.bin` into the volume with every read of a
+  // destination file hanging for ever past its first 16 MiB
+  // (SQUIRREL_TEST_HANG_READS_AFTER), so the child cannot finish the file:
+  // it is SIGKILLed once its temp file is there. Returns the temp's name.
   std::string kill_mid_file() {
     fs::remove(sb.src() / "huge64.bin");
-    Child child(restore_args("huge64.bin"), sb.tmp() / "killed.out", sb.tmp() / "killed.err");
-    while (restore_temps(sb.src()).empty())
-      if (child.exited()) return "";
+    Child child(restore_args("huge64.bin"), sb.tmp() / "killed.out", sb.tmp() / "killed.err",
+                {"SQUIRREL_TEST_HANG_READS_AFTER=" + std::to_string(16 << 20)});
+    while (restore_temps(sb.src()).empty()) {
+      if (child.exited()) {
+        ADD_FAILURE() << "the restore ended on its own (status " << child.status() << ")\n"
+                      << read_bytes(sb.tmp() / "killed.err");
+        return "";
+      }
+      ::usleep(1000);
+    }
     child.kill_and_wait();
     EXPECT_EQ(child.status(), 128 + SIGKILL);
     auto temps = restore_temps(sb.src());
@@ -465,15 +505,13 @@ class KilledRestore : public Restore {
   }
 };
 
-// A restore killed with SIGKILL mid-file leaves only its temp file beside
-// the target, never a partial file at the target; the next restore into
+// A restore killed with SIGKILL mid-file (held there: it cannot finish)
+// leaves only its temp file beside the target, never a partial file at the target; the next restore into
 // the tree removes that temp (its run is provably over and provably a
 // restore), and nothing else that merely looks like one.
 TEST_F(KilledRestore, NextRestoreRemovesTheTempFileOfTheKilledRunAndNothingElse) {
-  std::string temp;
-  for (int attempt = 0; attempt < 5 && temp.empty(); ++attempt) temp = kill_mid_file();
-  ASSERT_FALSE(temp.empty()) << "the restore always finished before it could be killed: the test proves nothing\n"
-                             << read_bytes(sb.tmp() / "killed.err");
+  std::string temp = kill_mid_file();
+  ASSERT_FALSE(temp.empty());
   EXPECT_FALSE(fs::exists(sb.src() / "huge64.bin")) << "a killed restore left something at the target";
   EXPECT_EQ(partial_user_files(), std::vector<std::string>{});
   EXPECT_LT(fs::file_size(sb.src() / temp), originals["huge64.bin"].size()) << "killed mid-file";

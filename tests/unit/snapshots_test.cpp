@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/process.hpp"
 #include "store/migrations.hpp"
 #include "store/snapshots.hpp"
 #include "store/volumes.hpp"
@@ -99,6 +102,102 @@ TEST(Snapshots, BackupIsAnIntactCopyOfTheData) {
   EXPECT_TRUE(info.intact);
   EXPECT_EQ(info.problem, "");
   EXPECT_TRUE(integrity_problems(s.db()).empty());
+}
+
+// A backup is written under a hidden temporary name and renamed when
+// whole: nothing but the snapshot itself is left, and a partial one (here
+// left by a process that is gone) is never counted by rotation and is
+// removed, with its journal, by the next backup into that directory.
+TEST(Snapshots, BackupLeavesOnlyTheWholeSnapshotAndRemovesDeadPartials) {
+  test::TempDir dir;
+  auto s = test::open_store(dir);
+  add_contents(s.db(), 50);
+  auto backups = dir / "backups";
+  fs::create_directories(backups);
+  auto me = self_identity();
+  auto dead = backups / fmt::format(".index-20240101T000000.000Z.db.partial-{}-{}", me.pid, me.start_ticks + 1);
+  auto mine = backups / fmt::format(".index-20240101T000001.000Z.db.partial-{}-{}", me.pid, me.start_ticks);
+  for (const auto& p : {dead, sibling(dead, "-journal"), mine}) write_bytes(p, "half");
+
+  auto to = backups / "index-20250101T000000.000Z.db";
+  backup_to(s.db(), to);
+  EXPECT_TRUE(inspect_snapshot(to).intact);
+  EXPECT_FALSE(on_disk(dead));
+  EXPECT_FALSE(on_disk(sibling(dead, "-journal")));
+  EXPECT_EQ(read_bytes(mine), "half") << "a partial of a process still running is left alone";
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(backups)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{mine.filename().string(), to.filename().string()}));
+
+  backup_to(s.db(), backups / "index-20250101T000001.000Z.db");
+  EXPECT_EQ(rotate_backups(backups, 1), std::vector<fs::path>{to}) << "only whole snapshots are counted";
+  EXPECT_TRUE(on_disk(mine));
+}
+
+// A process killed while it writes a snapshot (held mid-VACUUM by SQLite's
+// progress handler, so the kill lands there for sure) leaves nothing under
+// the snapshot's name — only its partial, which is not counted as a
+// snapshot and which the next backup removes together with its journal.
+TEST(Snapshots, ABackupKilledMidWriteLeavesNoSnapshotAndTheNextBackupClearsIt) {
+  test::TempDir dir;
+  {
+    auto s = test::open_store(dir);
+    add_contents(s.db(), 20000);
+  }
+  auto backups = dir / "backups";
+  fs::create_directories(backups);
+  auto to = backups / "index-20250101T000000.000Z.db";
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  // The parent holds no connection across fork().
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      auto s = test::open_store(dir);
+      static int fd = ready[1], calls = 0;
+      sqlite3_progress_handler(
+          s.db().handle(), 100,
+          [](void*) -> int {
+            if (++calls == 200) {
+              char c = 'x';
+              if (write(fd, &c, 1) != 1) _exit(3);
+              for (;;) pause();  // mid-write, until killed
+            }
+            return 0;
+          },
+          nullptr);
+      backup_to(s.db(), to);
+      _exit(0);  // finished before it could be held: the parent reports it
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  close(ready[1]);
+  char c = 0;
+  bool held = read(ready[0], &c, 1) == 1;
+  close(ready[0]);
+  if (held) kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(held) << "the backup was never held mid-write (child status " << status << ")";
+
+  EXPECT_FALSE(on_disk(to)) << "an incomplete snapshot under the snapshot's own name";
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(backups)) left.push_back(e.path().filename().string());
+  ASSERT_FALSE(left.empty());
+  for (const auto& n : left) EXPECT_THAT(n, ::testing::StartsWith(".index-20250101T000000.000Z.db.partial-" +
+                                                                   std::to_string(child) + "-"));
+  EXPECT_TRUE(rotate_backups(backups, 1).empty());
+
+  auto s = test::open_store(dir);
+  auto next = backups / "index-20250101T000001.000Z.db";
+  backup_to(s.db(), next);
+  left.clear();
+  for (const auto& e : fs::directory_iterator(backups)) left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{next.filename().string()});
+  EXPECT_TRUE(inspect_snapshot(next).intact);
 }
 
 TEST(Snapshots, DefaultBackupPathIsSortableByTime) {

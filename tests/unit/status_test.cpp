@@ -183,6 +183,52 @@ TEST_F(StatusTest, TheDurableCheckUsesTheSameOriginMaximaAsTheStore) {
   EXPECT_EQ(paths, (std::set<std::string>{"a.txt", "dir/b.txt", "dir/sub/c.bin", "later.txt"}));
 }
 
+// Content a peer introduced counts at its recorded origin (node, run), in
+// status's one-pass maxima exactly as in the store's; a peer content no
+// present file holds does not count. The rows are written the way a peer
+// sync records them: a contents row carrying its origin, a file row on it.
+TEST_F(StatusTest, ContentAPeerIntroducedCountsAtItsOriginInBothMaxima) {
+  seed_and_index();
+  auto run = sb.db().query_i64("SELECT max(id) FROM runs WHERE kind = 'index'").value_or(0);
+  auto root = sb.db().query_i64("SELECT id FROM folders WHERE volume_id = ? AND parent_id IS NULL",
+                                {store::Value{sb.vol_id()}});
+  ASSERT_TRUE(root);
+  sb.db().execute("INSERT INTO nodes(name, endpoint) VALUES ('peer', 'https://peer.example')");
+  auto peer = sb.db().last_insert_id();
+  auto add = [&](const std::string& name, std::int64_t origin_run, const char* status) {
+    auto d = blake3(name);
+    sb.db().execute("INSERT INTO contents(blake3, size_bytes, origin_node_id, origin_run_id) VALUES (?, 7, ?, ?)",
+                    {store::Value{store::Blob(d.begin(), d.end())}, store::Value{peer}, store::Value{origin_run}});
+    auto content = sb.db().last_insert_id();
+    sb.db().execute("INSERT INTO files(folder_id, name, content_id, mtime_ns, inode, status, first_seen_run_id, "
+                    "last_seen_run_id, status_changed_run_id, indexed_at_ns) VALUES (?, CAST(? AS BLOB), ?, 1, NULL, "
+                    "?, ?, ?, ?, 1)",
+                    {store::Value{*root}, store::Value{name}, store::Value{content}, store::Value{std::string(status)},
+                     store::Value{run}, store::Value{run}, store::Value{run}});
+  };
+  add("from-peer.txt", 777, "present");
+  add("older-from-peer.txt", 5, "present");
+  add("gone-from-peer.txt", 999, "missing");
+
+  auto files = engine::load_present_files(sb.db(), sb.vol_id(), sb.st().self_node_id(), true);
+  bool seen = false;
+  for (const auto& f : files) {
+    if (f.gate.path != "from-peer.txt") continue;
+    seen = true;
+    EXPECT_EQ(f.gate.origin_node, peer);
+    EXPECT_EQ(f.gate.origin_run, 777);
+  }
+  EXPECT_TRUE(seen);
+  auto mine = engine::origin_maxima_of(files);
+  auto theirs = store::present_origin_maxima(sb.db(), sb.vol_id(), sb.st().self_node_id());
+  std::map<std::int64_t, std::int64_t> expected{{sb.st().self_node_id(), run}, {peer, 777}};
+  std::map<std::int64_t, std::int64_t> got_mine, got_theirs;
+  for (const auto& m : mine) got_mine[m.node_id] = m.run_id;
+  for (const auto& m : theirs) got_theirs[m.node_id] = m.run_id;
+  EXPECT_EQ(got_mine, expected);
+  EXPECT_EQ(got_theirs, expected);
+}
+
 TEST_F(StatusTest, ACopyOfOldContentKeepsTheRunThatIntroducedIt) {
   seed_and_index();
   auto first = sb.db().query_i64("SELECT max(id) FROM runs WHERE kind = 'index'").value_or(0);

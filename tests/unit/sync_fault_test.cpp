@@ -1,14 +1,18 @@
 // Fault injection at every transport call of a mirror push (spec
-// sync-offload-restore.md §3.2 invariants, §9 cases 1, 2 and 10).
+// sync-offload-restore.md §3.2 invariants, §6.5 stalls, §9 cases 1, 2 and 10).
 //
 // The scenario: a first sync, then the source changes (a modified file whose
 // recorded version must be displaced, a new file in a new directory, a new
 // file whose target holds foreign bytes, a file that becomes a directory, a
 // directory that becomes a file, a local deletion), re-index. The state
 // before the faulty push is saved once. For every call k of a clean push of
-// that state and every fault kind (crash, power cut, EIO, ENOSPC), the state
-// is restored, the push runs with the fault at call k, and then a clean
-// recovery push runs. (EACCES and a stall are run too.) Checked after the faulty push and after the recovery:
+// that state and every fault kind (crash, power cut, EIO, ENOSPC, EACCES, a
+// stall that never ends and one that completes late), the state is restored,
+// the push runs with the fault at call k, and then a clean recovery push
+// runs. The exhaustive sweep keeps one path in flight, so call k is the same
+// operation in every run and a failure is reproduced by its k; a second
+// sweep runs four paths in flight at random calls and prints its seed.
+// Checked after the faulty push and after the recovery:
 //  (1) every live / displaced ledger row's bytes are where the row says,
 //      with the recorded BLAKE3;
 //  (2) outside .squirrel-staging nothing that was at the destination before
@@ -19,10 +23,20 @@
 //  (4) no file outside staging and .squirrel-index holds bytes that are not
 //      a whole known content (no partial file at a live path or in history);
 //  (5) the evidence never advanced past what was durable: unless the faulty
-//      push finished success, the vector and its log are exactly as before.
+//      push finished success, the vector and its log are exactly as before;
+//  (6) a stalled call is given up (the push stops with one line saying so),
+//      and no push to the destination starts until that call has returned.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+
 #include "core/error.hpp"
+#include "stall_util.hpp"
 #include "sync_util.hpp"
 
 using namespace sq;
@@ -40,6 +54,7 @@ struct Kind {
   const char* name;
   FaultPlan::Kind kind;
   int err;
+  bool completes = false;  // a stall that ends with the call doing its work late
 };
 constexpr Kind kKinds[] = {
     {"crash", FaultPlan::Kind::crash, 0},
@@ -47,14 +62,27 @@ constexpr Kind kKinds[] = {
     {"EIO", FaultPlan::Kind::error, EIO},
     {"ENOSPC", FaultPlan::Kind::error, ENOSPC},
     {"EACCES", FaultPlan::Kind::error, EACCES},
-    {"stall", FaultPlan::Kind::stall, 0},  // a call given up as making no progress
+    {"stall", FaultPlan::Kind::stall, 0},             // hangs; once let go, fails having done nothing
+    {"stall_late", FaultPlan::Kind::stall, 0, true},  // hangs; once let go, does its work after all
 };
 
-FaultPlan plan_for(const Kind& k, int at) {
+// A hung call: time passes (the clock the push's stall guard reads moves
+// on) until the test opens the gate, after the push has given up on it.
+struct Hang {
+  std::shared_ptr<test::ManualClock> clock = std::make_shared<test::ManualClock>();
+  std::shared_ptr<test::Gate> gate = std::make_shared<test::Gate>();
+};
+
+FaultPlan plan_for(const Kind& k, int at, const Hang& hang) {
   FaultPlan p;
   p.kind = k.kind;
   p.at_call = at;
   p.err = k.err;
+  p.stall_completes = k.completes;
+  if (k.kind == FaultPlan::Kind::stall)
+    p.on_stall = [clock = hang.clock, gate = hang.gate] {
+      gate->wait_while([&] { clock->advance(test::kTestStallTimeout); });
+    };
   return p;
 }
 
@@ -116,11 +144,82 @@ class SyncFault : public ::testing::Test {
     sb.open();
   }
 
-  SyncOptions options(engine::sync::TransportFactory f = {}) {
+  // One path in flight unless asked: the transport calls then come in one
+  // fixed order, so call k is the same operation in every run.
+  SyncOptions options(engine::sync::TransportFactory f = {}, std::size_t in_flight = 1, const Hang* hang = nullptr) {
     SyncOptions o;
     o.batch_files = kBatchFiles;
+    o.in_flight = in_flight;
     o.transport = std::move(f);
+    if (hang) o.stall = test::stall_options(hang->clock);
     return o;
+  }
+
+  // Restores the saved state, runs a push with `kind` at call `k`, lets a
+  // hung call go once the push has given up on it, and checks (1)-(6).
+  // Returns "<kind>:<how the push ended>".
+  std::string faulty_push(const Kind& kind, int k, std::size_t in_flight, const std::string& where) {
+    restore();
+    sb.events.clear();
+    Hang hang;
+    Injected inj;
+    bool threw = false;
+    std::string what, message;
+    try {
+      auto r = sb.sync(options(inj.factory(plan_for(kind, k, hang)), in_flight, &hang));
+      what = std::string(store::to_string(r.status));
+    } catch (const dest::SimulatedCrash&) {
+      threw = true;
+      what = "crash";
+    } catch (const std::exception& e) {
+      threw = true;
+      what = "error";
+      message = e.what();
+    }
+    bool fired = inj.calls() >= k;
+    if (fired && (kind.kind == FaultPlan::Kind::crash || kind.kind == FaultPlan::Kind::power_cut)) {
+      EXPECT_TRUE(threw) << "a simulated crash was swallowed";
+      EXPECT_TRUE(inj.fault && inj.fault->crashed());
+    }
+    if (fired && kind.kind == FaultPlan::Kind::stall) check_stall_handled(hang, what, message);
+    hang.gate->open();
+    test::await_given_up_calls_returned("d");
+
+    // The process that crashed is gone: a new one opens the store.
+    sb.close();
+    sb.open();
+    if (auto run = faulty_run(); run && run->status == RunStatus::running)
+      store::finish_run(sb.db(), run->id, {RunStatus::aborted, "simulated crash", 0, std::nullopt});
+    check_after_fault(where);
+    auto recovery = sb.sync(options());
+    check_after_recovery(where, recovery);
+    return std::string(kind.name) + ":" + what;
+  }
+
+  // (6): while the hung call has not returned, the push that gave up on it
+  // said so in one line, and a new push to the destination refuses.
+  void check_stall_handled(const Hang& hang, const std::string& what, const std::string& message) {
+    EXPECT_GT(dest::given_up_calls("d"), 0) << "the push returned while its hung call was not given up";
+    if (what == "error") {
+      EXPECT_NE(message.find("made no progress"), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    }
+    // Not one path's failure: the push stopped instead of going on path by path.
+    for (const auto& e : sb.events) {
+      if (e.type == engine::sync::SyncEvent::Type::file_error) {
+        EXPECT_EQ(e.message.find("progress"), std::string::npos) << e.path << ": " << e.message;
+      }
+    }
+    SyncOptions probe = options();
+    probe.dry_run = true;
+    try {
+      sb.sync(probe);
+      ADD_FAILURE() << "a push started beside a hung call";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::refused);
+      EXPECT_NE(std::string(e.what()).find("have not returned yet"), std::string::npos) << e.what();
+    }
+    (void)hang;
   }
 
   // The newest sync run after the saved state, if the faulty push made one.
@@ -239,7 +338,7 @@ TEST_F(SyncFault, TheScenarioAddsModifiesAndDisplaces) {
 }
 
 TEST_F(SyncFault, EveryCallOfAPushCrashesPowerCutsOrFailsSafely) {
-  // N: the calls of a clean push of the saved state.
+  // N: the calls of a clean push of the saved state, one path in flight.
   int n = 0;
   {
     Injected inj;
@@ -254,36 +353,7 @@ TEST_F(SyncFault, EveryCallOfAPushCrashesPowerCutsOrFailsSafely) {
     for (int k = 1; k <= n; ++k) {
       std::string where = std::string(kind.name) + " at call " + std::to_string(k) + " of " + std::to_string(n);
       SCOPED_TRACE(where);
-      restore();
-      Injected inj;
-      bool threw = false;
-      std::string what;
-      try {
-        auto r = sb.sync(options(inj.factory(plan_for(kind, k))));
-        what = std::string(store::to_string(r.status));
-      } catch (const dest::SimulatedCrash&) {
-        threw = true;
-        what = "crash";
-      } catch (const std::exception&) {
-        threw = true;
-        what = "error";
-      }
-      outcomes[std::string(kind.name) + ":" + what] += 1;
-      if (kind.kind == FaultPlan::Kind::crash || kind.kind == FaultPlan::Kind::power_cut) {
-        EXPECT_TRUE(threw) << "a simulated crash was swallowed";
-        EXPECT_TRUE(inj.fault && inj.fault->crashed());
-      }
-      if (HasFailure()) break;
-
-      // The process that crashed is gone: a new one opens the store.
-      sb.close();
-      sb.open();
-      if (auto run = faulty_run(); run && run->status == RunStatus::running)
-        store::finish_run(sb.db(), run->id, {RunStatus::aborted, "simulated crash", 0, std::nullopt});
-      check_after_fault(where);
-
-      auto recovery = sb.sync(options());
-      check_after_recovery(where, recovery);
+      outcomes[faulty_push(kind, k, 1, where)] += 1;
       if (HasFailure()) break;
     }
     if (HasFailure()) break;
@@ -294,10 +364,104 @@ TEST_F(SyncFault, EveryCallOfAPushCrashesPowerCutsOrFailsSafely) {
   RecordProperty("outcomes", summary);
   EXPECT_EQ(outcomes["crash:crash"], n) << summary;
   EXPECT_EQ(outcomes["power_cut:crash"], n) << summary;
-  for (const char* k : {"EIO", "ENOSPC", "EACCES", "stall"}) {
+  for (const char* k : {"EIO", "ENOSPC", "EACCES"}) {
     EXPECT_GT(outcomes[std::string(k) + ":partial"], 0) << summary;
     EXPECT_GT(outcomes[std::string(k) + ":error"], 0) << summary;
   }
+  // A stall is not one path's failure: the push stops (or, hung after its
+  // finish, in the ride-along snapshot, keeps its success).
+  for (const char* k : {"stall", "stall_late"}) {
+    EXPECT_GT(outcomes[std::string(k) + ":error"], 0) << summary;
+    EXPECT_EQ(outcomes[std::string(k) + ":partial"], 0) << summary;
+  }
+}
+
+// Four paths in flight: which operation call k is depends on the threads,
+// so faults land at random calls, reproducible by the printed seed
+// (SQUIRREL_FAULT_SEED=<seed> reruns it). Only what every interleaving
+// guarantees is checked: (1)-(6).
+TEST_F(SyncFault, RandomCallsOfAPushWithFourPathsInFlightFailSafely) {
+  constexpr std::size_t kInFlight = 4;
+  constexpr int kRuns = 40;
+  int n = 0;
+  {
+    Injected inj;
+    auto r = sb.sync(options(inj.factory(), kInFlight));
+    ASSERT_EQ(r.status, RunStatus::success) << r.error;
+    n = inj.calls();
+    clean_method = r.method;
+  }
+  std::uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("SQUIRREL_FAULT_SEED"); s && *s) seed = std::strtoull(s, nullptr, 10);
+  std::cout << "[ seed     ] SQUIRREL_FAULT_SEED=" << seed << "\n";
+  RecordProperty("seed", std::to_string(seed));
+  SCOPED_TRACE("SQUIRREL_FAULT_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (int run = 0; run < kRuns; ++run) {
+    const Kind& kind = kKinds[rng() % std::size(kKinds)];
+    int k = 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n));
+    std::string where = std::string(kind.name) + " at call " + std::to_string(k) + " of about " + std::to_string(n);
+    SCOPED_TRACE(where);
+    faulty_push(kind, k, kInFlight, where);
+    if (HasFailure()) break;
+  }
+}
+
+// Every durability call of a push fails in turn (the local transport's
+// fsync/syncfs hook): the flush it belongs to fails, and a failed flush
+// fails the push before anything it was to cover is recorded — the
+// evidence and the ledger stay as they were and the next push redoes the
+// work. A failure after the finish (the ride-along snapshot) is that
+// snapshot's warning; none is swallowed.
+TEST_F(SyncFault, AFailedSyncCallFailsItsFlushAndThePushRecordsNothing) {
+  auto count = std::make_shared<std::atomic<int>>(0);
+  auto fail_at = std::make_shared<std::atomic<int>>(0);
+  auto hook = [count, fail_at](int fd, bool whole_fs) -> int {
+    if (++*count == fail_at->load()) {
+      errno = EIO;
+      return -1;
+    }
+    return whole_fs ? ::syncfs(fd) : ::fsync(fd);
+  };
+  dest::LocalSyncCalls calls{[hook](int fd) { return hook(fd, false); }, [hook](int fd) { return hook(fd, true); }};
+  auto factory = [calls](const std::string& root) { return dest::open_local_transport(root, calls); };
+  int m = 0;
+  {
+    auto r = sb.sync(options(factory));
+    ASSERT_EQ(r.status, RunStatus::success) << r.error;
+    clean_method = r.method;
+    m = count->load();
+  }
+  ASSERT_GT(m, 3);
+  int failed = 0, warned = 0;
+  for (int k = 1; k <= m; ++k) {
+    std::string where = "sync call " + std::to_string(k) + " of " + std::to_string(m) + " fails";
+    SCOPED_TRACE(where);
+    restore();
+    *count = 0;
+    *fail_at = k;
+    try {
+      auto r = sb.sync(options(factory));
+      EXPECT_EQ(r.status, RunStatus::success) << r.error;
+      EXPECT_NE(r.snapshot_warning.find("not known to be durable"), std::string::npos)
+          << "a failed sync went unreported: " << r.snapshot_warning;
+      warned += 1;
+    } catch (const Error& e) {
+      failed += 1;
+      EXPECT_NE(std::string(e.what()).find("not known to be durable"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      auto run = faulty_run();
+      ASSERT_TRUE(run);
+      EXPECT_EQ(run->status, RunStatus::failed);
+    }
+    EXPECT_GE(count->load(), k) << "the failing sync call was never made";
+    check_after_fault(where);
+    check_after_recovery(where, sb.sync(options()));
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(failed, 0);
+  RecordProperty("failed", failed);
+  RecordProperty("snapshot_warnings", warned);
 }
 
 // A first push (with --init) crashed or power-cut at every call: the retry
@@ -332,7 +496,7 @@ TEST(SyncFaultFirstPush, ACrashedFirstPushCanBeRetried) {
     Injected inj;
     SyncOptions o;
     o.init = true;
-    o.transport = inj.factory(plan_for(kind, at));
+    o.transport = inj.factory(plan_for(kind, at, Hang{}));
     EXPECT_THROW(fresh.sync(o), dest::SimulatedCrash);
     fresh.close();
     fresh.open();

@@ -186,16 +186,16 @@ class SyncSandbox {
 
   engine::IndexReport index() { return engine::run_index(cfg_, *st_, "v", index_opts()); }
 
-  engine::sync::SyncReport sync(engine::sync::SyncOptions o = {}) {
+  engine::sync::SyncReport sync(engine::sync::SyncOptions o = {}, const std::string& dest = "d") {
     if (!o.fs_probe && on_memory_fs_) o.fs_probe = disk_stand_in;
-    return engine::sync::run_mirror_sync(cfg_, *st_, "v", "d", o, [this](const engine::sync::SyncEvent& e) {
+    return engine::sync::run_mirror_sync(cfg_, *st_, "v", dest, o, [this](const engine::sync::SyncEvent& e) {
       events.push_back(e);
     });
   }
-  engine::sync::SyncReport sync_init() {
+  engine::sync::SyncReport sync_init(const std::string& dest = "d") {
     engine::sync::SyncOptions o;
     o.init = true;
-    return sync(o);
+    return sync(o, dest);
   }
 
   std::int64_t vol_id() { return volume_id(db(), "v"); }

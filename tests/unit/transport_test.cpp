@@ -358,6 +358,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Flavor{"FaultFree",
                              [](const std::string& root) -> std::unique_ptr<Transport> {
                                return std::make_unique<FaultTransport>(open_local_transport(root), FaultPlan{});
+                             }},
+                      // Every call on a worker thread, bounded by the stall guard.
+                      Flavor{"StallGuarded",
+                             [](const std::string& root) {
+                               StallOptions o;
+                               o.destination = "contract";
+                               return stall_guarded(open_local_transport(root), o);
                              }}),
     [](const ::testing::TestParamInfo<Flavor>& p) { return p.param.name; });
 

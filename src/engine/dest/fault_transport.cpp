@@ -1,5 +1,5 @@
 // A transport that fails on purpose (tests): a crash, a power cut, an error
-// or a stall at a chosen call, so every crash point of a layout can be
+// or a stall (a call that hangs, then fails or completes late) at a chosen call, so every crash point of a layout can be
 // exercised. A power cut is simulated by undoing, in reverse order, what the
 // calls since the last completed flush did; the inner transport's own stat
 // and list calls used for that bookkeeping are not counted as calls.
@@ -61,9 +61,10 @@ void FaultTransport::enter() {
     case FaultPlan::Kind::error:
       throw TransportError(plan_.err, fmt::format("simulated failure at transport call {}", calls_));
     case FaultPlan::Kind::stall:
+      // The call hangs for as long as the test says. Other threads' calls
+      // wait behind it (mu_ is held), as they would on a hung disk.
       if (plan_.on_stall) plan_.on_stall();
-      // A stall the test did not end itself ends the way a real one does:
-      // the call is given up and reports that it made no progress.
+      if (plan_.stall_completes) return;
       throw TransportError(ETIMEDOUT, fmt::format("transport call {} made no progress (simulated stall)", calls_));
   }
 }

@@ -170,7 +170,12 @@ std::string guard_remove(const GuardContext& g, const std::string& name) {
   if (g.run_id <= 0) return refuse_remove(name, "no run holds this guard");
   if (is_fold_probe(*n) || is_index_snapshot(*n)) return "";
   if (std::int64_t owner = staging_run_of(*n)) {
-    if (owner == g.run_id) return refuse_remove(name, "a run never removes its own staging");
+    // A run's own staged bytes stay until another run judges them; its
+    // emptied staging directory it removes itself, once it has finished.
+    bool own_dir = owner == g.run_id && n->parts.size() == 2;
+    if (owner == g.run_id && !own_dir) return refuse_remove(name, "a run never removes its own staged files");
+    if (own_dir && (!g.run_finished || !g.run_finished(owner)))
+      return refuse_remove(name, "a run removes its own staging directory only once it has finished");
     if (!g.run_finished || !g.run_finished(owner))
       return refuse_remove(name, fmt::format("run {} has not finished", owner));
     return "";

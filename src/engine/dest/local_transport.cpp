@@ -158,12 +158,33 @@ bool memory_backed(int fd) {
   return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
 
+// Tests only: SQUIRREL_TEST_HANG_READS_AFTER=<bytes> makes every read of a
+// got file hang for ever once that many bytes of it were delivered, so a
+// test can kill squirrel at a known point mid-file instead of racing it.
+std::optional<std::int64_t> hang_reads_after() {
+  static const std::optional<std::int64_t> at = []() -> std::optional<std::int64_t> {
+    const char* v = std::getenv("SQUIRREL_TEST_HANG_READS_AFTER");
+    if (!v || !*v) return std::nullopt;
+    return std::strtoll(v, nullptr, 10);
+  }();
+  return at;
+}
+
+[[noreturn]] void hang() {
+  for (;;) ::pause();
+}
+
 class FdReader final : public Reader {
  public:
   FdReader(Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
   std::size_t read(char* buf, std::size_t len) override {
+    if (auto at = hang_reads_after()) {
+      if (done_ >= *at) hang();
+      len = static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(len), *at - done_));
+    }
     ssize_t n = read_some(fd_.get(), buf, len);
     if (n < 0) fail_on(static_cast<int>(-n), "cannot read", name_);
+    done_ += n;
     return static_cast<std::size_t>(n);
   }
   Stat stat() override {
@@ -175,6 +196,7 @@ class FdReader final : public Reader {
  private:
   Fd fd_;
   std::string name_;
+  std::int64_t done_ = 0;
 };
 
 struct FreeDeleter {
@@ -214,7 +236,7 @@ bool syncfs_is_a_barrier(int fd) {
 
 class LocalTransport final : public Transport {
  public:
-  explicit LocalTransport(const std::string& root) : root_path_(root) {
+  LocalTransport(const std::string& root, LocalSyncCalls calls) : root_path_(root), calls_(std::move(calls)) {
     int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) fail_on(errno, "cannot open destination root", root);
     root_ = Fd(fd);
@@ -243,8 +265,11 @@ class LocalTransport final : public Transport {
   void mark_dirty(int dir);
   void keep_pending(Fd file);
   void note_error(int err, const std::string& what);
+  int sync_file(int fd) { return calls_.fsync ? calls_.fsync(fd) : ::fsync(fd); }
+  int sync_filesystem(int fd) { return calls_.syncfs ? calls_.syncfs(fd) : ::syncfs(fd); }
 
   std::string root_path_;
+  LocalSyncCalls calls_;
   Fd root_;
   // Durability bookkeeping, shared by concurrent calls.
   std::mutex mu_;
@@ -349,7 +374,7 @@ void LocalTransport::keep_pending(Fd file) {
   pending_files_.push_back(std::move(file));
   if (pending_files_.size() < kMaxPendingFiles) return;
   for (auto& f : pending_files_)
-    if (::fsync(f.get()) != 0) note_error(errno, "cannot flush a written file");
+    if (sync_file(f.get()) != 0) note_error(errno, "cannot flush a written file");
   pending_files_.clear();
 }
 
@@ -401,6 +426,7 @@ PutResult LocalTransport::copy_into(int fd, const ReadFn& read, const std::strin
     write_all(fd, buf.get(), n, name);
     hasher.update(buf.get(), n);
     result.bytes += static_cast<std::int64_t>(n);
+    note_progress();
   }
   result.hash = hasher.finalize();
   return result;
@@ -474,6 +500,7 @@ std::optional<ReadBack> LocalTransport::hash_direct(int fd, struct stat st, cons
     if (n < 0) fail_on(static_cast<int>(-n), "cannot read back", name);
     hasher.update(buf.get(), static_cast<std::size_t>(n));
     result.bytes += n;
+    note_progress();
   }
   result.hash = hasher.finalize();
   result.from_medium = true;
@@ -497,6 +524,7 @@ ReadBack LocalTransport::hash_buffered(const std::string& name) {
     if (n < 0) fail_on(static_cast<int>(-n), "cannot read back", name);
     hasher.update(buf.get(), static_cast<std::size_t>(n));
     result.bytes += n;
+    note_progress();
   }
   result.hash = hasher.finalize();
   result.from_medium = memory_backed(fd.get());
@@ -567,19 +595,24 @@ void LocalTransport::flush() {
   // Everything is synced even after a failure, so as much as possible is
   // durable; the first failure is reported. A failed fsync is not retried:
   // Linux may mark the pages clean, so a retry could falsely succeed.
-  auto note = [&](const char* failed) {
-    if (err != 0) return;
-    err = errno;
+  // A sync's errno (0 when it succeeded); each sync is progress to a stall guard.
+  auto result_of = [](int rc) {
+    int e = rc == 0 ? 0 : errno;
+    note_progress();
+    return e;
+  };
+  auto note = [&](int e, const char* failed) {
+    if (e == 0 || err != 0) return;
+    err = e;
     what = failed;
   };
-  if (on_root > 0 && ::syncfs(root_.get()) != 0) note("cannot flush the destination filesystem");
-  for (auto& f : files)
-    if (::fsync(f.get()) != 0) note("cannot flush a written file");
+  if (on_root > 0) note(result_of(sync_filesystem(root_.get())), "cannot flush the destination filesystem");
+  for (auto& f : files) note(result_of(sync_file(f.get())), "cannot flush a written file");
   for (auto& [key, d] : dirs) {
+    int e = result_of(sync_file(d.get()));
     // Directory sync "unsupported" (EINVAL; ENOTSUP is EOPNOTSUPP on Linux)
     // means the filesystem has nothing more to offer: not a failure.
-    if (::fsync(d.get()) == 0 || errno == EINVAL || errno == EOPNOTSUPP) continue;
-    note("cannot flush a directory");
+    if (e != EINVAL && e != EOPNOTSUPP) note(e, "cannot flush a directory");
   }
   if (err != 0)
     throw TransportError(err, fmt::format("{} under {}: {}; what was written since the last flush is not known to "
@@ -589,8 +622,8 @@ void LocalTransport::flush() {
 
 }  // namespace
 
-std::unique_ptr<Transport> open_local_transport(const std::string& root) {
-  return std::make_unique<LocalTransport>(root);
+std::unique_ptr<Transport> open_local_transport(const std::string& root, LocalSyncCalls calls) {
+  return std::make_unique<LocalTransport>(root, std::move(calls));
 }
 
 }  // namespace sq::dest

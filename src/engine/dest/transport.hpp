@@ -6,6 +6,7 @@
 // symlink or non-directory anywhere in a name's parent chain fails the call.
 // Layouts never hold a raw transport: they get a GuardedTransport, and the
 // one guard function decides every rename and removal.
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.hpp"
@@ -124,10 +126,82 @@ class ForwardingTransport : public Transport {
   Transport& inner_;
 };
 
+// The durability calls of the local transport, each replaceable so a test
+// can see what a flush syncs and make a sync fail. An empty function is the
+// real system call. Each returns 0 or -1 with errno set, like the call.
+struct LocalSyncCalls {
+  std::function<int(int fd)> fsync;
+  std::function<int(int fd)> syncfs;
+};
+
 // A local directory as a destination root. The root must exist and be a
 // directory; it is opened once and every name is resolved beneath it.
 // Safe to call from several threads at once.
-std::unique_ptr<Transport> open_local_transport(const std::string& root);
+std::unique_ptr<Transport> open_local_transport(const std::string& root, LocalSyncCalls calls = {});
+
+// ---- stall detection (spec sync-offload-restore.md §6.5) ---------------------
+
+// A call given up because it made no progress for the stall timeout. It
+// stops the push: a destination that hangs one call hangs the next one too.
+class StallError : public TransportError {
+ public:
+  explicit StallError(const std::string& message) : TransportError(ETIMEDOUT, message) {}
+};
+
+struct StallOptions {
+  // A call that makes no progress for this long is given up.
+  std::int64_t timeout_ns = 10LL * 60 * 1000000000;
+  // Given-up calls are counted under this name until they return.
+  std::string destination;
+  // Tests: the clock the timeout is measured on (nanoseconds); a given
+  // clock is looked at every millisecond. Empty: the monotonic clock.
+  std::function<std::int64_t()> clock;
+};
+
+// Runs every call of `inner` on a worker thread and waits for it while it
+// makes progress: a put progresses with every chunk it reads and gets an
+// extra second per MiB after its last one, a read of a got file with every
+// read, a flush gets a second per MiB put since the last flush, and a long
+// call of the inner transport reports progress with note_progress(). A call
+// without progress for the timeout throws StallError, and so does every
+// later call (the destination is wedged); the given-up call keeps running
+// on its own thread and is counted until it returns. A got file is read
+// through a private buffer, so a late read never touches the caller's.
+// Calls from HelperThreads of this transport run inline (see below).
+std::unique_ptr<Transport> stall_guarded(std::unique_ptr<Transport> inner, StallOptions opts);
+
+// Calls to `destination` that were given up and have not returned yet. A
+// push refuses to start while there are any: a call blocked in the kernel
+// may still complete a move.
+std::int64_t given_up_calls(const std::string& destination);
+
+// Threads a caller starts to make calls to a stall-guarded transport `t`
+// and then waits for. Their calls run inline (no hand-off to a worker,
+// which costs two context switches a call), and wait() leaves a helper
+// behind when its call is given up as stalled: that thread parks for good
+// once the call returns and never touches the caller's state again. With
+// a transport that is not stall-guarded they are plain threads.
+class HelperThreads {
+ public:
+  explicit HelperThreads(Transport& t);
+  ~HelperThreads();  // waits, without throwing
+  HelperThreads(const HelperThreads&) = delete;
+  HelperThreads& operator=(const HelperThreads&) = delete;
+  void spawn(std::function<void()> body);
+  // Waits for every helper; throws StallError when one was left behind in
+  // a stalled call, else rethrows what a body let escape.
+  void wait();
+
+ private:
+  struct State;
+  std::shared_ptr<State> s_;
+  std::vector<std::thread> threads_;
+};
+
+// Called by a transport during a long call (every chunk hashed or written,
+// every file synced): the stall guard running the call counts it as
+// progress. Does nothing outside a guarded call.
+void note_progress();
 
 bool is_clean_name(const std::string& name);
 
@@ -148,6 +222,7 @@ struct GuardContext {
 //  rename V/<live path> -> V/.squirrel-history/run-<this>/<same live path>
 //  rename V/.squirrel-staging/volume-marker -> V/.squirrel-volume      (bootstrap only)
 //  remove V/.squirrel-staging/run-<other finished run>[/<64-hex key>]
+//  remove V/.squirrel-staging/run-<this run>  (once this run has finished; only an empty directory can go)
 //  remove V/.squirrel-staging/volume-marker                          (bootstrap only)
 //  remove V/.squirrel-staging/fold-probe-<anything>                  (any run)
 //  remove V/.squirrel-index/index-<...>.db                           (any run; rotation)
@@ -168,10 +243,13 @@ struct FaultPlan {
   Kind kind = Kind::none;
   int at_call = 0;   // 1-based index of the call that faults
   int err = 0;       // for Kind::error: EIO, ENOSPC, EACCES ...
-  // For Kind::stall: called instead of the operation at the faulting call;
-  // the test decides what a stall means (e.g. throw after recording). If it
-  // returns, the call fails with TransportError(ETIMEDOUT) having done nothing.
+  // For Kind::stall: called before the operation at the faulting call; the
+  // test decides how long the call hangs (e.g. until the push gave it up).
+  // If it returns, the call fails with TransportError(ETIMEDOUT) having done
+  // nothing — or, with stall_completes, does its work late, the way a call
+  // blocked in the kernel finally completes.
   std::function<void()> on_stall;
+  bool stall_completes = false;
 };
 
 // Thrown when a simulated crash or power cut happens. After it, every
@@ -187,8 +265,10 @@ class SimulatedCrash : public std::runtime_error {
 // (a put's file removed, a rename reversed, created directories removed,
 // removed files are not restored) before SimulatedCrash is thrown.
 // error: the faulting call throws TransportError(err) having done nothing;
-// later calls run normally. Calls from several threads are serialized, so
-// every call is counted once and the faulting one is whichever comes N-th.
+// later calls run normally. stall: the faulting call hangs in on_stall, then
+// fails having done nothing or (stall_completes) does its work late.
+// Calls from several threads are serialized, so every call is counted once
+// and the faulting one is whichever comes N-th.
 class FaultTransport : public Transport {
  public:
   FaultTransport(std::unique_ptr<Transport> inner, FaultPlan plan);

@@ -30,6 +30,7 @@ struct OffloadOptions {
   std::optional<std::int64_t> older_than_ns; // only files whose indexed mtime is older
   bool dry_run = false;
   bool per_file = false;                     // keep every refusal, not only aggregates
+  std::optional<std::int64_t> now_ns;        // the clock evidence ages and --older-than use (tests); default now
   sync::TransportFactory transport;          // how destinations are read; default: the local transport
   // Tests: called right before (after=false) and right after (after=true)
   // the n-th unlink of the run, 1-based; a kill injected here is a kill at

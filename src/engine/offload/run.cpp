@@ -84,7 +84,7 @@ std::vector<const Candidate*> select(const std::vector<Candidate>& all, const st
                                      const OffloadOptions& o, OffloadReport& rep) {
   std::vector<bool> matched(sels.size(), false);
   std::vector<const Candidate*> out;
-  std::int64_t cutoff = o.older_than_ns ? now_ns() - *o.older_than_ns : 0;
+  std::int64_t cutoff = o.older_than_ns ? o.now_ns.value_or(now_ns()) - *o.older_than_ns : 0;
   for (const auto& c : all) {
     bool any = false;
     for (std::size_t i = 0; i < sels.size(); ++i)
@@ -259,7 +259,8 @@ OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std
     if (!opts.dry_run) settle_earlier(db, vol, rep);
     auto all = load_candidates(db, vol.row->id, st.self_node_id());
     auto chosen = select(all, sels, opts, rep);
-    OffloadGate gate(db, vol.row->id, v.offload_requires, v.offload_max_evidence_age_ns, now_ns());
+    OffloadGate gate(db, vol.row->id, v.offload_requires, v.offload_max_evidence_age_ns,
+                     opts.now_ns.value_or(now_ns()));
     offload_detail::WorldCheck world(cfg, db, volume, v.offload_requires, opts.transport);
     auto pass = judge(gate, world, v, chosen, opts, rep);
     if (opts.dry_run) {  // a dry run reads no file: copies are confirmed only by a real run

@@ -34,7 +34,7 @@ struct Item {
   enum class Trouble { none, drift, error } trouble = Trouble::none;
   std::string message;
   bool from_medium = true;      // the read-back came from the device, not the page cache
-  std::exception_ptr fatal;     // anything but an Error: a simulated crash must reach the driver
+  std::exception_ptr fatal;     // a stall or anything but an Error (a simulated crash) must reach the driver
 };
 
 void drop(Push& p, Item& it, const std::string& msg) {
@@ -52,11 +52,13 @@ void report_trouble(Push& p, Item& it) {
   p.warn(it.w->path, "changed since it was indexed; not stored under the indexed hash — re-index and sync again");
 }
 
-// Runs `step` on every item still ok, with up to `width` items in flight.
-// A step touches only its item and the transport (which is thread-safe);
-// what it found stays in the item until report_all().
+// Runs `step` on every item still ok, with up to `width` items in flight,
+// each on a helper thread while this one waits. A step touches only its
+// item and the transport (which is thread-safe); what it found stays in the
+// item until report_all(). A helper whose transport call stalls is left
+// behind (it never touches these items again) and StallError ends the push.
 template <class Step>
-void run_in_flight(std::vector<Item>& items, std::size_t width, Step step) {
+void run_in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i; (i = next++) < items.size();) {
@@ -64,6 +66,8 @@ void run_in_flight(std::vector<Item>& items, std::size_t width, Step step) {
       if (!it.ok) continue;
       try {
         step(it);
+      } catch (const dest::StallError&) {
+        it.fatal = std::current_exception();  // a hung destination stops the push, not just this path
       } catch (const Error& e) {
         it.trouble = Item::Trouble::error;
         it.message = e.what();
@@ -72,14 +76,13 @@ void run_in_flight(std::vector<Item>& items, std::size_t width, Step step) {
       }
     }
   };
-  std::vector<std::thread> helpers;
-  for (std::size_t t = 1; t < std::min(width, items.size()); ++t) helpers.emplace_back(worker);
-  worker();
-  for (auto& h : helpers) h.join();
+  dest::HelperThreads helpers(*p.raw);
+  for (std::size_t t = 0; t < std::min(width, items.size()); ++t) helpers.spawn(worker);
+  helpers.wait();
 }
 
 // Reports what the steps found, in plan order, on the driver thread; a
-// simulated crash in any step ends the push here.
+// simulated crash or a stalled call in any step ends the push here.
 void report_all(Push& p, std::vector<Item>& items) {
   for (auto& it : items)
     if (it.fatal) std::rethrow_exception(it.fatal);
@@ -88,7 +91,7 @@ void report_all(Push& p, std::vector<Item>& items) {
 
 template <class Step>
 void in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
-  run_in_flight(items, width, step);
+  run_in_flight(p, items, width, step);
   report_all(p, items);
 }
 
@@ -111,7 +114,7 @@ void stage_one(Push& p, Item& it) {
 
 // Streams the batch into staging; finish_stage() reports and flushes.
 void stage(Push& p, std::vector<Item>& items) {
-  run_in_flight(items, p.opts.in_flight, [&](Item& it) { stage_one(p, it); });
+  run_in_flight(p, items, p.opts.in_flight, [&](Item& it) { stage_one(p, it); });
 }
 
 void finish_stage(Push& p, std::vector<Item>& items) {
@@ -284,17 +287,32 @@ void displace_target(Push& p, const PlannedWrite& w, std::vector<std::int64_t>& 
   if (st.type != dest::EntryType::none) displace_unrecorded(p, w.path);
 }
 
-void displace(Push& p, std::vector<Item>& items) {
-  std::vector<std::int64_t> displacing;
+void displace_each(Push& p, std::vector<Item>& items, std::vector<std::int64_t>& displacing) {
   std::set<std::string> directories;
   for (auto& it : items) {
     if (!it.ok) continue;
     try {
       clear_parents(p, it.w->path, displacing, directories);
       displace_target(p, *it.w, displacing);
+    } catch (const dest::StallError&) {
+      throw;
     } catch (const Error& e) {
       drop(p, it, e.what());
     }
+  }
+}
+
+// The batch is displaced path by path on one helper thread while this one
+// waits: its calls then run inline instead of each being handed to a
+// worker, and a stalled one is left behind (StallError) rather than waited
+// for. The helper makes no transport call inside a database statement, so
+// when it is left behind the database is free for the run's finish.
+void displace(Push& p, std::vector<Item>& items) {
+  std::vector<std::int64_t> displacing;
+  {
+    dest::HelperThreads helper(*p.raw);
+    helper.spawn([&] { displace_each(p, items, displacing); });
+    helper.wait();
   }
   p.t->flush();
   store::transition(p.db(), displacing, "displacing", "displaced");

@@ -67,7 +67,18 @@ void judge_volatility(Push& p) {
                          escape_for_display(p.root), fs.type));
 }
 
+// A call given up as stalled may still complete in the kernel, even a move
+// into place; a push beside it could record what that move then replaces.
+void refuse_while_calls_hang(const Push& p) {
+  if (auto hung = dest::given_up_calls(p.dest()); hung > 0)
+    throw Error(ErrorKind::refused,
+                fmt::format("{} earlier call(s) to destination \"{}\" made no progress and have not returned yet — "
+                            "wait until its disk or mount recovers (or restart squirrel), then sync again",
+                            hung, p.dest()));
+}
+
 void open_destination_root(Push& p) {
+  refuse_while_calls_hang(p);
   std::error_code ec;
   if (!std::filesystem::exists(p.root, ec)) {
     if (!p.opts.init)
@@ -77,7 +88,10 @@ void open_destination_root(Push& p) {
     if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", p.root, ec.message()));
     if (p.opts.dry_run) return;
   }
-  p.raw = p.opts.transport ? p.opts.transport(p.root) : dest::open_local_transport(p.root);
+  auto stall = p.opts.stall;
+  stall.destination = p.dest();
+  p.raw = dest::stall_guarded(p.opts.transport ? p.opts.transport(p.root) : dest::open_local_transport(p.root),
+                              std::move(stall));
   p.t = guard_for(p, 0, p.opts.init);
 }
 
@@ -244,6 +258,7 @@ SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const st
     throw;
   }
   ride_along_snapshot(p);
+  remove_own_staging(p);
   return report;
 }
 

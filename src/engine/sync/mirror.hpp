@@ -47,6 +47,9 @@ struct SyncOptions {
   // Which filesystem the destination is on (default sq::fs_info). Tests
   // that use a memory filesystem only for speed stand in a disk here.
   std::function<FsInfo(const std::filesystem::path&)> fs_probe;
+  // Every call to the destination is bounded by this (spec §6.5); the
+  // destination's name is filled in by the push.
+  dest::StallOptions stall;
 };
 
 struct SyncReport {

@@ -125,6 +125,18 @@ void clean_staging(Push& p) {
 
 }  // namespace
 
+// The run has finished, so its staging directory may go; staged files of
+// paths that failed stay for the next run to judge.
+void remove_own_staging(Push& p) {
+  auto dir = p.staging_dir(p.run_id);
+  try {
+    if (p.t->stat(dir).type != dest::EntryType::directory || !p.t->list(dir).empty()) return;
+    p.t->remove(dir);
+  } catch (const Error& e) {
+    p.warn(dir, fmt::format("left in place: {}", e.what()));
+  }
+}
+
 void reconcile(Push& p) {
   auto unsettled = store::ledger_rows(p.db(), p.dest(), p.volume_id(), {"committing", "displacing"});
   if (!unsettled.empty()) p.t->flush();  // a cancelled push may have left moves unflushed

@@ -55,5 +55,6 @@ void refuse_fold_collisions(Push& p, Plan& plan);       // drops colliding paths
 void execute_plan(Push& p, const Plan& plan);           // stage, flush, read back, displace, commit
 void seal_receipt(Push& p, std::int64_t since_run);     // writes <V>/.squirrel-index/run-<id>
 void ride_along_snapshot(Push& p);                      // never throws; warns
+void remove_own_staging(Push& p);                       // after the finish; never throws; warns
 
 }  // namespace sq::engine::sync

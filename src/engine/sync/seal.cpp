@@ -75,7 +75,7 @@ void ride_along_snapshot(Push& p) {
     rotate_remote(p, b.cloud_keep);
   } catch (const Error& e) {
     p.report.snapshot_warning = e.what();
-    p.warn("", fmt::format("index snapshot not taken along: {} (the sync itself succeeded)", e.what()));
+    p.warn("", fmt::format("index snapshot not taken along: {} (the sync's own result stands)", e.what()));
   }
 }
 

@@ -225,7 +225,10 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     if (!std::filesystem::is_directory(d.root, ec))
       throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
                                                   "checked", d.root));
-    t = opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root);
+    dest::StallOptions stall;
+    stall.destination = destination;
+    t = dest::stall_guarded(opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root),
+                            std::move(stall));
     check_markers(*t, d.root, vols);
     rep.volatile_fs = volatile_type(d.root);
   } catch (const Error& e) {
@@ -234,8 +237,15 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
   }
   auto checks = begin_checks(db, vols, destination);
   try {
-    for (auto& vc : checks) stat_rows(*t, vc);
-    rehash_rows(*t, db, checks, opts, rep);
+    // On a helper, so the calls run inline (not each handed to a worker)
+    // and a stalled one is left behind; it makes no transport call inside
+    // a database statement, so the database is then free for the finish.
+    dest::HelperThreads helper(*t);
+    helper.spawn([&] {
+      for (auto& vc : checks) stat_rows(*t, vc);
+      rehash_rows(*t, db, checks, opts, rep);
+    });
+    helper.wait();
   } catch (const std::exception& e) {
     for (auto& vc : checks) store::finish_run(db, vc.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
     throw;
