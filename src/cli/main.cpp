@@ -7,6 +7,7 @@
 
 #include "cli/context.hpp"
 #include "core/error.hpp"
+#include "store/sql_trace.hpp"
 
 namespace {
 
@@ -28,6 +29,7 @@ void build(CLI::App& app, sq::cli::Context& ctx) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sq::store::install_sql_trace_from_env();
   sq::cli::Context ctx;
   CLI::App app;
   build(app, ctx);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -101,6 +102,19 @@ Db::~Db() {
 }
 
 namespace {
+
+std::atomic<StatementObserver*> g_observer{nullptr};
+
+void report_use(const std::string& sql, sqlite3_stmt* stmt) {
+  if (auto* o = g_observer.load(std::memory_order_acquire))
+    o->used(sql, sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_VM_STEP, 1));
+}
+
+}  // namespace
+
+void set_statement_observer(StatementObserver* observer) { g_observer.store(observer, std::memory_order_release); }
+
+namespace {
 // Statements built with a varying number of placeholders have many texts;
 // past this many idle ones, a returned statement is finalized instead.
 constexpr std::size_t kMaxIdleStatements = 128;
@@ -122,6 +136,7 @@ sqlite3_stmt* Db::take_prepared(const std::string& sql) {
 // A statement goes back reset (so it holds no read transaction open) and
 // with its bindings cleared (so no value leaks into its next use).
 void Db::give_back(std::string sql, sqlite3_stmt* stmt) {
+  report_use(sql, stmt);
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
   if (idle_.size() >= kMaxIdleStatements) {
@@ -220,6 +235,7 @@ void Stmt::run() {
 }
 
 void Stmt::reset() {
+  report_use(sql_, stmt_);
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
 }

@@ -23,6 +23,18 @@ using Value = std::variant<std::monostate, std::int64_t, std::string, Blob>;
 
 class Db;
 
+// Told of every use of a prepared statement as it is reset, with the
+// SQLite VM steps that use took. Tests install one to see every statement
+// the engines run (query plans) and what each costs (growth with the number
+// of files). One per process, so peer connections on other threads are
+// seen too; an implementation must be thread-safe.
+class StatementObserver {
+ public:
+  virtual ~StatementObserver() = default;
+  virtual void used(const std::string& sql, std::int64_t vm_steps) = 0;
+};
+void set_statement_observer(StatementObserver* observer);  // nullptr: none
+
 class Stmt {
  public:
   Stmt(Db& db, std::string_view sql);
