@@ -193,6 +193,8 @@ CREATE INDEX idx_hook_runs_volume_trigger ON hook_runs(volume_id, trigger, start
 CREATE INDEX idx_remote_paths_dest_content ON remote_paths(destination, content_id)
   WHERE state IN ('live','displaced');
 
+CREATE INDEX idx_remote_paths_dest_path ON remote_paths(destination, folder_id, name);
+
 CREATE INDEX idx_remote_paths_dest_verified ON remote_paths(destination, verified_at_ns);
 
 CREATE INDEX idx_remote_paths_live_unverified ON remote_paths(destination)

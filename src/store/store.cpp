@@ -142,6 +142,20 @@ std::int64_t ensure_self_node(Db& db, const std::string& name) {
 
 }  // namespace
 
+// SQLite asks short-lived connections to run PRAGMA optimize as they
+// close: it refreshes the planner's statistics of a table only when its
+// size changed a lot since, and analysis_limit bounds that to a sample.
+// Only a command that changed rows does it, so a dry run or a status leaves
+// the file as it found it. A store that another process is writing is left
+// alone at once rather than after the busy timeout; the next command
+// catches up.
+Store::~Store() {
+  sqlite3* h = db_.handle();
+  if (!h || sqlite3_total_changes64(h) == 0) return;
+  sqlite3_busy_timeout(h, 0);
+  sqlite3_exec(h, "PRAGMA analysis_limit=400; PRAGMA optimize", nullptr, nullptr, nullptr);
+}
+
 Db open_peer_connection(const Db& db) {
   Db peer = Db::open(db.path(), {.create = false, .read_only = false});
   apply_pragmas(peer);

@@ -127,7 +127,7 @@ inline std::vector<std::vector<store::Value>> db_state(const fs::path& db_path) 
   auto db = store::Db::open(db_path, {false, true});
   std::vector<std::vector<store::Value>> out;
   for (const auto& t : db.query_rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
-                                     "('runs', 'runs_audit') ORDER BY name")) {
+                                     "('runs', 'runs_audit') AND name NOT LIKE 'sqlite_%' ORDER BY name")) {
     auto name = std::get<std::string>(t[0]);
     auto rows = db.query_rows("SELECT '" + name + "', * FROM \"" + name + "\"");
     std::sort(rows.begin(), rows.end());

@@ -35,12 +35,16 @@ bool selected(const std::string& path, const std::string& sel) {
                                        path[sel.size()] == '/');
 }
 
+// The subquery runs once per file: CROSS JOIN keeps the written order (SQLite
+// never reorders it), so it starts from the few files of that content, never
+// from every folder of the volume.
 std::vector<Candidate> load_candidates(store::Db& db, std::int64_t volume_id, std::int64_t self) {
   std::string sql = fmt::format(
       "SELECT d.path, f.name, f.content_id, c.blake3, c.size_bytes, f.mtime_ns, COALESCE(f.status_changed_run_id, "
       "f.first_seen_run_id), CASE WHEN c.origin_node_id IS NOT NULL AND c.origin_run_id IS NOT NULL THEN "
       "c.origin_node_id ELSE ?2 END, CASE WHEN c.origin_node_id IS NOT NULL AND c.origin_run_id IS NOT NULL THEN "
-      "c.origin_run_id ELSE (SELECT MIN(f2.first_seen_run_id) FROM files f2 JOIN folders d2 ON d2.id = f2.folder_id "
+      "c.origin_run_id ELSE (SELECT MIN(f2.first_seen_run_id) FROM files f2 CROSS JOIN folders d2 ON d2.id = "
+      "f2.folder_id "
       "WHERE f2.content_id = f.content_id AND d2.volume_id = ?1) END FROM files f JOIN folders d ON d.id = f.folder_id "
       "JOIN contents c ON c.id = f.content_id WHERE d.volume_id = ?1 AND f.status = 'present' AND {} "
       "ORDER BY d.path, f.name",
