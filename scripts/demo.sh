@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh build
+SQUIRREL_TARGETS=squirrel bash scripts/build.sh build
 BIN="$PWD/build/squirrel"
 DEMO="$(mktemp -d "${TMPDIR:-/tmp}/squirrel-demo-XXXXXX")"
 trap 'rm -rf "$DEMO"' EXIT
