@@ -67,8 +67,7 @@ engine::sync::SyncListener listener_for(ProgressLine& progress) {
   return [&progress](const engine::sync::SyncEvent& e) {
     using T = engine::sync::SyncEvent::Type;
     if (e.type == T::progress)
-      return progress.update(fmt::format("syncing {}/{} files", e.files_done, e.files_total), e.files_done,
-                             e.bytes_done, e.path, e.bytes_total);
+      return progress.update("syncing", {e.files_done, e.files_total, e.bytes_done, e.bytes_total}, e.path);
     progress.clear();
     // A warning about the run as a whole (the index snapshot) names no path.
     std::string where = e.path.empty() ? "" : escape_for_display(e.path) + ": ";

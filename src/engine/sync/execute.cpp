@@ -401,6 +401,8 @@ class StageAhead {
 void execute_plan(Push& p, const Plan& plan) {
   p.files_total = static_cast<std::int64_t>(plan.writes.size());
   p.bytes_total = plan.bytes;
+  // The plan first, so the front end's clock starts before the first batch.
+  if (!plan.writes.empty()) p.progress("");
   std::size_t i = 0;
   bool overlap = p.opts.in_flight > 1;
   std::vector<Item> batch = next_batch(p, plan, i);
