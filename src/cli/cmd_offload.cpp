@@ -1,9 +1,10 @@
-// squirrel offload <volume> [path…] [--older-than DUR] [--dry-run] [--per-file] [--json]
+// squirrel offload <volume> [path…] [--older-than DUR] [--dry-run] [--per-file] [-P] [--json]
 #include <fmt/format.h>
 
 #include <cstdio>
 
 #include "cli/context.hpp"
+#include "cli/progress.hpp"
 #include "cli/render.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -16,7 +17,7 @@ namespace {
 struct OffloadFlags {
   std::string volume, older_than;
   std::vector<std::string> paths;
-  bool dry_run = false, per_file = false, json = false;
+  bool dry_run = false, per_file = false, progress = false, json = false;
 };
 
 nlohmann::json report_json(const engine::OffloadReport& r) {
@@ -73,7 +74,12 @@ void run(Context& ctx, const OffloadFlags& f) {
       throw Error(ErrorKind::usage, fmt::format("--older-than \"{}\" is not a positive duration like 90d or 12h",
                                                 escape_for_display(f.older_than)));
   }
-  auto r = engine::run_offload(ctx.config(), ctx.store(), f.volume, opts);
+  ProgressLine progress(f.progress || stderr_is_tty());
+  auto listener = [&progress](const engine::ProgressEvent& e) {
+    progress.update(e.stage, {e.files_done, e.files_total, e.bytes_done, e.bytes_total}, e.path);
+  };
+  auto r = engine::run_offload(ctx.config(), ctx.store(), f.volume, opts, listener);
+  progress.clear();
   if (f.json) print_json(report_json(r));
   else print_report(r);
   // A destination that looked wrong (gone, alarmed, volatile, a damaged
@@ -91,6 +97,7 @@ void add_offload_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--older-than", f->older_than, "Only files whose mtime is older than this (e.g. 180d)");
   cmd->add_flag("--dry-run", f->dry_run, "Judge only; delete nothing and record no run");
   cmd->add_flag("--per-file", f->per_file, "List every refused file with its cause");
+  cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
   cmd->add_flag("--json", f->json, "Print JSON");
   cmd->callback([&ctx, f] { run(ctx, *f); });
 }

@@ -85,7 +85,8 @@ void run(Context& ctx, const RestoreFlags& f) {
   ProgressLine progress(f.progress || stderr_is_tty());
   auto listener = [&](const engine::RestoreEvent& e) {
     using T = engine::RestoreEvent::Type;
-    if (e.type == T::progress) return progress.update("restoring", e.files_done, e.bytes_done, e.path);
+    if (e.type == T::progress)
+      return progress.update("restoring", {e.files_done, e.files_total, e.bytes_done, e.bytes_total}, e.path);
     progress.clear();
     std::fprintf(stderr, "%s: %s: %s\n", e.type == T::file_error ? "error" : "warning",
                  escape_for_display(e.path).c_str(), e.message.c_str());

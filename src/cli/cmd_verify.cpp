@@ -1,10 +1,11 @@
-// squirrel verify [<destination>] [--full] [--share PCT] [--json]
+// squirrel verify [<destination>] [--full] [--share PCT] [-P] [--json]
 // squirrel verify ack <destination>
 #include <fmt/format.h>
 
 #include <cstdio>
 
 #include "cli/context.hpp"
+#include "cli/progress.hpp"
 #include "cli/render.hpp"
 #include "core/error.hpp"
 #include "core/process.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 struct VerifyFlags {
   std::string destination, ack_destination;
-  bool full = false, json = false;
+  bool full = false, progress = false, json = false;
   double share = 10;
 };
 
@@ -61,13 +62,20 @@ void run(Context& ctx, const VerifyFlags& f) {
   opts.full = f.full;
   opts.share = f.share / 100.0;
   auto out = nlohmann::json::array();
+  ProgressLine progress(f.progress || stderr_is_tty());
   for (const auto& dest : targets(cfg, f)) {
+    auto listener = [&progress, &dest](const engine::ProgressEvent& e) {
+      progress.update(fmt::format("verify {}: {}", dest, e.stage),
+                      {e.files_done, e.files_total, e.bytes_done, e.bytes_total}, e.path);
+    };
     try {
-      auto r = engine::sync::run_verify(cfg, ctx.store(), dest, opts);
+      auto r = engine::sync::run_verify(cfg, ctx.store(), dest, opts, listener);
+      progress.clear();
       if (!r.findings.empty()) ctx.exit_code = 1;
       if (f.json) out.push_back(report_json(r));
       else print_report(r);
     } catch (const Error& e) {
+      progress.clear();
       ctx.exit_code = 1;
       std::fprintf(stderr, "Error: verify %s: %s\n", dest.c_str(), e.what());
       if (f.json) out.push_back({{"destination", dest}, {"error", e.what()}});
@@ -93,6 +101,7 @@ void add_verify_command(CLI::App& app, Context& ctx) {
   cmd->add_option("destination", f->destination, "Destination (default: every local mirror)");
   cmd->add_flag("--full", f->full, "Re-hash every copy instead of about a tenth of the bytes");
   cmd->add_option("--share", f->share, "Percentage of stored bytes to re-hash (default 10)");
+  cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
   cmd->add_flag("--json", f->json, "Print JSON");
   auto* a = cmd->add_subcommand("ack", "Acknowledge a destination alarm (audited with your user name)");
   a->add_option("destination", f->ack_destination, "Destination")->required();

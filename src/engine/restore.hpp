@@ -37,6 +37,9 @@ struct RestoreEvent {
   enum class Type { progress, warning, file_error };
   Type type = Type::progress;
   std::string path, message;
+  // Of the files the run set out to restore: those whose turn is over
+  // (restored, already correct, left in place or failed) and the bytes the
+  // index or receipt expected of them, so done reaches total in every run.
   std::int64_t files_done = 0, files_total = 0, bytes_done = 0, bytes_total = 0;
 };
 using RestoreListener = std::function<void(const RestoreEvent&)>;

@@ -31,8 +31,34 @@ class Restorer {
  public:
   Restorer(const RestoreTarget& target, RestoreReport& rep) : tg_(target), rep_(rep) {}
 
+  // The plan, announced before the first file so a front end's clock and
+  // estimate start with the run.
+  void start(const std::vector<RestoreItem>& items) {
+    std::lock_guard lock(mu_);
+    for (const auto& it : items) bytes_total_ += planned_bytes(it);
+    files_total_ = static_cast<std::int64_t>(items.size());
+    if (files_total_ > 0) event(RestoreEvent::Type::progress, "", "");
+  }
+
   // Restores one item; per-file errors are counted, anything else escapes.
+  // Whatever became of it, the item counts as done for the progress.
   void attempt(const RestoreItem& it, CopyBuffer& buf) {
+    try_one(it, buf);
+    std::lock_guard lock(mu_);
+    files_done_ += 1;
+    bytes_done_ += planned_bytes(it);
+    event(RestoreEvent::Type::progress, it.path, "");
+  }
+
+  void flush_directories();
+  std::vector<store::OffloadFlip> take_revived() { return std::move(revive_); }
+
+ private:
+  // Progress counts the bytes each file was expected to have, so done
+  // reaches total whether a file was fetched, already there, or failed.
+  static std::int64_t planned_bytes(const RestoreItem& it) { return std::max<std::int64_t>(it.size, 0); }
+
+  void try_one(const RestoreItem& it, CopyBuffer& buf) {
     if (it.source.empty()) {
       std::lock_guard lock(mu_);
       rep_.no_copy += 1;
@@ -52,10 +78,6 @@ class Restorer {
     }
   }
 
-  void flush_directories();
-  std::vector<store::OffloadFlip> take_revived() { return std::move(revive_); }
-
- private:
   void one(const RestoreItem& it, CopyBuffer& buf);
   void place(int parent, const std::string& name, bool displace_first, const RestoreItem& it, CopyBuffer& buf);
   std::int64_t fetch_any_copy(int parent, const std::string& tmp, const RestoreItem& it, CopyBuffer& buf);
@@ -65,7 +87,7 @@ class Restorer {
 
   // Caller holds mu_.
   void event(RestoreEvent::Type type, const std::string& path, const std::string& msg) {
-    if (tg_.listener) tg_.listener({type, path, msg, rep_.restored, rep_.selected, rep_.bytes, 0});
+    if (tg_.listener) tg_.listener({type, path, msg, files_done_, files_total_, bytes_done_, bytes_total_});
   }
   void dirty(const std::string& folder) {
     std::lock_guard lock(mu_);
@@ -77,6 +99,7 @@ class Restorer {
   std::mutex mu_;  // guards rep_, revive_, dirty_ and listener calls
   std::vector<store::OffloadFlip> revive_;
   std::set<std::string> dirty_;  // folders (relative to the target) that gained or lost a name
+  std::int64_t files_done_ = 0, files_total_ = 0, bytes_done_ = 0, bytes_total_ = 0;  // guarded by mu_
 };
 
 void Restorer::one(const RestoreItem& it, CopyBuffer& buf) {
@@ -164,7 +187,6 @@ void Restorer::done(const RestoreItem& it, std::int64_t bytes) {
   rep_.bytes += bytes;
   rep_.unnamed += it.hash ? 0 : 1;
   if (it.revive && tg_.revive_rows) revive_.push_back({it.path, it.content_id});
-  event(RestoreEvent::Type::progress, it.path, "");
 }
 
 // Every folder that gained a name, and every folder above it (it may have
@@ -194,6 +216,7 @@ void Restorer::flush_directories() {
 std::vector<store::OffloadFlip> restore_items(const RestoreTarget& target, const std::vector<RestoreItem>& items,
                                               RestoreReport& rep) {
   Restorer r(target, rep);
+  r.start(items);
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
   std::exception_ptr fatal;

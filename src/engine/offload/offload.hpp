@@ -19,6 +19,7 @@
 
 #include "config/config.hpp"
 #include "engine/offload/gate.hpp"
+#include "engine/progress.hpp"
 #include "engine/sync/mirror.hpp"
 #include "store/runs.hpp"
 #include "store/store.hpp"
@@ -64,8 +65,11 @@ struct OffloadReport {
 // Throws Error(refused/usage) for preconditions (no policy, no selector,
 // bad selector, volume disagreement — a refused run row is recorded for
 // the latter) and Error(conflict) when another run holds the volume.
+// `listener` hears the "offloading" phase of a real run: the files that
+// passed the gate, each done once its copies were confirmed and it was
+// removed or kept. A dry run reads nothing and reports no progress.
 OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std::string& volume,
-                          const OffloadOptions& opts);
+                          const OffloadOptions& opts, const ProgressListener& listener = {});
 
 struct SettleReport {
   std::int64_t offloaded = 0;  // gone from disk: the killed offload did unlink them

@@ -134,8 +134,8 @@ constexpr std::int64_t kBatchBytes = 64LL << 20;
 class Remover {
  public:
   Remover(store::Db& db, ResolvedVolume& vol, std::int64_t run, offload_detail::WorldCheck& world,
-          const OffloadOptions& o, OffloadReport& rep)
-      : db_(db), vol_(vol), run_(run), world_(world), o_(o), rep_(rep), buf_(1 << 20) {}
+          const OffloadOptions& o, OffloadReport& rep, ProgressTally& tally)
+      : db_(db), vol_(vol), run_(run), world_(world), o_(o), rep_(rep), tally_(tally), buf_(1 << 20) {}
 
   void add(const Candidate* c) {
     batch_.push_back(c);
@@ -166,8 +166,12 @@ class Remover {
     std::vector<const Candidate*> out;
     for (const auto* c : batch) {
       auto refusals = world_.confirm_copies(c->gate, c->hash, c->size, run_);
-      if (refusals.empty()) out.push_back(c);
-      else record_world_refusals(*c, refusals);
+      if (refusals.empty()) {
+        out.push_back(c);
+      } else {
+        record_world_refusals(*c, refusals);
+        tally_.done(c->gate.path, c->size);
+      }
     }
     return out;
   }
@@ -179,6 +183,7 @@ class Remover {
     offload_detail::UnlinkHook hook;
     if (o_.on_unlink) hook = [&](bool after) { o_.on_unlink(n, after); };
     auto r = offload_detail::verify_and_remove(vol_.root.get(), c, buf_, hook);
+    tally_.done(c.gate.path, c.size);
     if (r.kind == RemoveResult::Kind::removed) {
       rep_.offloaded += 1;
       rep_.bytes += c.size;
@@ -195,6 +200,7 @@ class Remover {
   offload_detail::WorldCheck& world_;
   const OffloadOptions& o_;
   OffloadReport& rep_;
+  ProgressTally& tally_;  // every file that passed the gate is done once: confirmed away, kept, or removed
   std::vector<char> buf_;
   std::vector<const Candidate*> batch_;
   std::int64_t batch_bytes_ = 0, unlinks_ = 0;
@@ -238,6 +244,18 @@ std::vector<const Candidate*> judge(OffloadGate& gate, const offload_detail::Wor
   return pass;
 }
 
+// Confirms, re-checks and removes every file that passed the gate, in
+// batches; the progress covers exactly these files.
+void remove_passed(store::Db& db, ResolvedVolume& vol, offload_detail::WorldCheck& world, const OffloadOptions& opts,
+                   const std::vector<const Candidate*>& pass, OffloadReport& rep, const ProgressListener& listener) {
+  std::int64_t bytes = 0;
+  for (const auto* c : pass) bytes += c->size;
+  ProgressTally tally(listener, "offloading", static_cast<std::int64_t>(pass.size()), bytes);
+  Remover remover(db, vol, rep.run_id, world, opts, rep, tally);
+  for (const auto* c : pass) remover.add(c);
+  remover.flush();
+}
+
 void settle_earlier(store::Db& db, ResolvedVolume& vol, OffloadReport& rep) {
   auto settled = settle_interrupted_offloads(db, vol.root.get(), vol.row->id);
   rep.settled_offloaded = settled.offloaded;
@@ -247,7 +265,7 @@ void settle_earlier(store::Db& db, ResolvedVolume& vol, OffloadReport& rep) {
 }  // namespace
 
 OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std::string& volume,
-                          const OffloadOptions& opts) {
+                          const OffloadOptions& opts, const ProgressListener& listener) {
   const auto& v = policy(cfg, volume);
   // --older-than is a selector of its own: it applies to the whole volume.
   auto sels = offload_selectors(opts.selectors.empty() && opts.older_than_ns ? std::vector<std::string>{"."}
@@ -272,9 +290,7 @@ OffloadReport run_offload(const config::Config& cfg, store::Store& st, const std
       for (const auto* c : pass) rep.bytes += c->size;
       return rep;
     }
-    Remover remover(db, vol, rep.run_id, world, opts, rep);
-    for (const auto* c : pass) remover.add(c);
-    remover.flush();
+    remove_passed(db, vol, world, opts, pass, rep, listener);
     rep.copies_rehashed = world.copies_rehashed();
   } catch (const std::exception& e) {
     store::finish_run(db, rep.run_id, {store::RunStatus::failed, e.what(), rep.offloaded, rep.offloaded});

@@ -55,14 +55,22 @@ void check_markers(dest::Transport& t, const std::string& root, const std::vecto
       throw Error(ErrorKind::refused, fmt::format("{} under {} — is the disk mounted? nothing was checked", *why, root));
 }
 
-void stat_rows(dest::Transport& t, VolumeCheck& vc) {
+void stat_rows(dest::Transport& t, VolumeCheck& vc, ProgressTally& tally) {
   for (const auto& r : vc.rows) {
     auto st = t.stat(located(vc.row.name, r));
     if (st.type == dest::EntryType::none)
       vc.findings.push_back({vc.row.name, r.path, "missing", "gone from " + located(vc.row.name, r)});
     else if (st.type != dest::EntryType::file || st.size != r.size || st.mtime_ns != r.mtime_ns)
       vc.findings.push_back({vc.row.name, r.path, "changed", "size or mtime differ at " + located(vc.row.name, r)});
+    tally.done(located(vc.row.name, r), 0);
   }
+}
+
+void stat_all(dest::Transport& t, std::vector<VolumeCheck>& vols, const ProgressListener& listener) {
+  std::int64_t copies = 0;
+  for (const auto& vc : vols) copies += static_cast<std::int64_t>(vc.rows.size());
+  ProgressTally tally(listener, "checking", copies, 0);
+  for (auto& vc : vols) stat_rows(t, vc, tally);
 }
 
 }  // namespace
@@ -73,11 +81,14 @@ bool already_found(const VolumeCheck& vc, const std::string& path) {
   return std::any_of(vc.findings.begin(), vc.findings.end(), [&](const auto& f) { return f.path == path; });
 }
 
+using Copy = std::pair<VolumeCheck*, const store::LedgerRow*>;
+
 // Least recently verified first (never-verified before all), until the
-// share of stored bytes is covered; at least one copy per pass.
-void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vols, const VerifyOptions& o,
-                 VerifyReport& rep) {
-  std::vector<std::pair<VolumeCheck*, const store::LedgerRow*>> order;
+// share of stored bytes is covered; at least one copy per pass. Chosen
+// before the first read, so the pass knows its bytes and can report an
+// estimate. Adds the stored bytes to rep.
+std::vector<Copy> rehash_plan(std::vector<VolumeCheck>& vols, const VerifyOptions& o, VerifyReport& rep) {
+  std::vector<Copy> order;
   for (auto& vc : vols)
     for (const auto& r : vc.rows) {
       rep.bytes_stored += r.size;
@@ -87,8 +98,20 @@ void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vo
     return a.second->verified_at_ns.value_or(-1) < b.second->verified_at_ns.value_or(-1);
   });
   auto budget = static_cast<std::int64_t>(static_cast<double>(rep.bytes_stored) * o.share);
-  for (const auto& [vc, r] : order) {
-    if (!o.full && rep.rehashed > 0 && rep.bytes_rehashed >= budget) break;
+  std::size_t n = 0;
+  std::int64_t planned = 0;
+  while (n < order.size() && (o.full || n == 0 || planned < budget)) planned += order[n++].second->size;
+  order.resize(n);
+  return order;
+}
+
+void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vols, const VerifyOptions& o,
+                 VerifyReport& rep, const ProgressListener& listener) {
+  auto plan = rehash_plan(vols, o, rep);
+  std::int64_t bytes = 0;
+  for (const auto& c : plan) bytes += c.second->size;
+  ProgressTally tally(listener, "re-hashing", static_cast<std::int64_t>(plan.size()), bytes);
+  for (const auto& [vc, r] : plan) {
     auto rb = t.read_back(located(vc->row.name, *r));
     rep.rehashed += 1;
     rep.bytes_rehashed += rb.bytes;
@@ -96,6 +119,7 @@ void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vo
       vc->findings.push_back({vc->row.name, r->path, "changed", "BLAKE3 differs at " + located(vc->row.name, *r)});
     else if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
       store::record_verified(db, r->id, to_hex(rb.hash), now_ns());
+    tally.done(located(vc->row.name, *r), r->size);
   }
 }
 
@@ -209,7 +233,7 @@ void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, co
 }  // namespace
 
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
-                        const VerifyOptions& opts) {
+                        const VerifyOptions& opts, const ProgressListener& listener) {
   const auto& d = require_local_mirror(cfg, destination);
   auto& db = st.db();
   VerifyReport rep;
@@ -242,8 +266,8 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     // a database statement, so the database is then free for the finish.
     dest::HelperThreads helper(*t);
     helper.spawn([&] {
-      for (auto& vc : checks) stat_rows(*t, vc);
-      rehash_rows(*t, db, checks, opts, rep);
+      stat_all(*t, checks, listener);
+      rehash_rows(*t, db, checks, opts, rep, listener);
     });
     helper.wait();
   } catch (const std::exception& e) {

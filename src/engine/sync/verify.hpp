@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "engine/progress.hpp"
 #include "engine/sync/mirror.hpp"
 #include "store/store.hpp"
 
@@ -36,8 +37,10 @@ struct VerifyReport {
   std::string volatile_fs;  // the memory filesystem the copies are on: refreshed as presence+size only
 };
 
+// `listener` hears two phases: "checking" (every copy stat'ed; no bytes)
+// and "re-hashing" (the copies this pass reads, with their bytes).
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
-                        const VerifyOptions& opts);
+                        const VerifyOptions& opts, const ProgressListener& listener = {});
 
 // A finding about copies at `dest` (verify's, or offload's look before an
 // unlink): marks the ledger rows lost, demotes the volume's locally verified
