@@ -27,7 +27,7 @@ timed() {
   [ "$rc" -le 1 ] || { echo "$label failed ($rc):" >&2; cat "$W/stderr.txt" >&2; exit 1; }
   printf '%s\t%s\t%s\n' "$label" "$(echo "$b - $a" | bc)" "$(tail -1 "$W/rss.txt")" >> "$W/times"
 }
-sq() { "$BIN" --config "$W/config.toml" "$@"; }
+sq() { "$BIN" --config "$W/config.toml" "$@"; }  # for untimed steps; timed ones name the binary
 
 run_tree() {  # files
   W="$OUT/$1"; mkdir -p "$W"
@@ -35,24 +35,24 @@ run_tree() {  # files
   printf 'db = "%s/index.db"\n[backups]\nenabled = false\n[volumes.v]\npath = "%s/vol"\nsync_to = ["d"]\noffload_requires = ["d"]\n[destinations.d]\ntype = "local"\nroot = "%s/dest"\n' \
     "$W" "$W" "$W" > "$W/config.toml"
   : > "$W/times"; sync
-  timed "first index" sq index v
-  timed "shallow re-index" sq index v
-  timed "first sync" sq sync v --init
-  timed "unchanged sync" sq sync v
-  timed "verify" sq verify d
-  timed "verify --full" sq verify d --full
-  timed "status" sq status
-  timed "query --duplicates" sq query --duplicates
-  timed "query --missing" sq query --missing
-  timed "audit" sq audit v
-  timed "db check" sq db check
-  timed "offload (fingerprint-verified)" sq offload v .
-  timed "restore one folder" sq restore v d0001
-  timed "restore everything" sq restore v
+  timed "first index" "$BIN" --config "$W/config.toml" index v
+  timed "shallow re-index" "$BIN" --config "$W/config.toml" index v
+  timed "first sync" "$BIN" --config "$W/config.toml" sync v --init
+  timed "unchanged sync" "$BIN" --config "$W/config.toml" sync v
+  timed "verify" "$BIN" --config "$W/config.toml" verify d
+  timed "verify --full" "$BIN" --config "$W/config.toml" verify d --full
+  timed "status" "$BIN" --config "$W/config.toml" status
+  timed "query --duplicates" "$BIN" --config "$W/config.toml" query --duplicates
+  timed "query --missing" "$BIN" --config "$W/config.toml" query --missing
+  timed "audit" "$BIN" --config "$W/config.toml" audit v
+  timed "db check" "$BIN" --config "$W/config.toml" db check
+  timed "offload (fingerprint-verified)" "$BIN" --config "$W/config.toml" offload v .
+  timed "restore one folder" "$BIN" --config "$W/config.toml" restore v d0001
+  timed "restore everything" "$BIN" --config "$W/config.toml" restore v
   demote
-  timed "offload (presence+size)" sq offload v .
-  timed "restore without an index" sq --db "$W/fresh.db" restore v --to "$W/elsewhere"
-  timed "destination reset" sq destination reset d --yes
+  timed "offload (presence+size)" "$BIN" --config "$W/config.toml" offload v .
+  timed "restore without an index" "$BIN" --config "$W/config.toml" --db "$W/fresh.db" restore v --to "$W/elsewhere"
+  timed "destination reset" "$BIN" --config "$W/config.toml" destination reset d --yes
   baseline
 }
 
