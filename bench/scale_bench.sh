@@ -49,6 +49,7 @@ run_tree() {  # files
   timed "offload (fingerprint-verified)" "$BIN" --config "$W/config.toml" offload v .
   timed "restore one folder" "$BIN" --config "$W/config.toml" restore v d0001
   timed "restore everything" "$BIN" --config "$W/config.toml" restore v
+  sq sync v >/dev/null  # restored files count as pushed again only after a push
   demote
   timed "offload (presence+size)" "$BIN" --config "$W/config.toml" offload v .
   timed "restore without an index" "$BIN" --config "$W/config.toml" --db "$W/fresh.db" restore v --to "$W/elsewhere"
