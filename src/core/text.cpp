@@ -21,14 +21,15 @@ bool valid_name(std::string_view name) {
 
 namespace {
 
-std::optional<std::int64_t> unit_ns(std::string_view unit) {
+std::optional<std::uint64_t> unit_ns(std::string_view unit) {
   if (unit == "ns") return 1;
-  if (unit == "us" || unit == "µs") return 1000;
+  // "us", and "µs" spelled with the micro sign or the Greek mu.
+  if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") return 1000;
   if (unit == "ms") return 1000000;
-  if (unit == "s") return 1000000000LL;
-  if (unit == "m") return 60LL * 1000000000LL;
-  if (unit == "h") return 3600LL * 1000000000LL;
-  if (unit == "d") return 86400LL * 1000000000LL;
+  if (unit == "s") return 1000000000ULL;
+  if (unit == "m") return 60ULL * 1000000000ULL;
+  if (unit == "h") return 3600ULL * 1000000000ULL;
+  if (unit == "d") return 86400ULL * 1000000000ULL;
   return std::nullopt;
 }
 
@@ -44,24 +45,58 @@ std::optional<double> take_number(std::string_view& s) {
   return std::strtod(num.c_str(), nullptr);
 }
 
+constexpr std::uint64_t kMaxDuration = 9223372036854775807ULL;  // Go's time.Duration range
+
+// One "<number><unit>" of a duration, added to `total`. Whole digits are
+// exact; a fraction keeps as many digits as fit, then the rest are read
+// and ignored, so any length of input is accepted as Go accepts it.
+bool take_component(std::string_view& s, std::uint64_t& total) {
+  std::uint64_t whole = 0, fraction = 0;
+  double scale = 1;
+  std::size_t i = 0, digits = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
+    if (whole > (kMaxDuration - static_cast<std::uint64_t>(s[i] - '0')) / 10) return false;
+    whole = whole * 10 + static_cast<std::uint64_t>(s[i] - '0');
+  }
+  if (i < s.size() && s[i] == '.') {
+    // Past 18 digits no unit up to a day adds a nanosecond.
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
+      if (scale >= 1e18) continue;
+      fraction = fraction * 10 + static_cast<std::uint64_t>(s[i] - '0');
+      scale *= 10;
+    }
+  }
+  if (digits == 0) return false;
+  std::size_t j = i;
+  while (j < s.size() && s[j] != '.' && !(s[j] >= '0' && s[j] <= '9')) ++j;
+  auto unit = unit_ns(s.substr(i, j - i));
+  if (!unit || whole > kMaxDuration / *unit) return false;
+  std::uint64_t value = whole * *unit;
+  value += static_cast<std::uint64_t>(static_cast<double>(fraction) * (static_cast<double>(*unit) / scale));
+  if (value > kMaxDuration || total > kMaxDuration - value) return false;
+  total += value;
+  s.remove_prefix(j);
+  return true;
+}
+
 }  // namespace
 
+// Every form Go's time.ParseDuration accepts ("1h30m", ".5h", "1.h",
+// "+90m", "300ms", "2562047h"), plus "d" for days. A negative duration has
+// no use here, so only a negative zero survives.
 std::optional<std::int64_t> parse_duration_ns(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  if (s == "0") return 0;
-  double total = 0;
-  while (!s.empty()) {
-    auto n = take_number(s);
-    if (!n) return std::nullopt;
-    std::size_t j = 0;
-    while (j < s.size() && !((s[j] >= '0' && s[j] <= '9') || s[j] == '.')) ++j;
-    auto mult = unit_ns(s.substr(0, j));
-    if (!mult) return std::nullopt;
-    s.remove_prefix(j);
-    total += *n * static_cast<double>(*mult);
+  bool negative = false;
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
+    negative = s.front() == '-';
+    s.remove_prefix(1);
   }
-  if (total > 9.2e18) return std::nullopt;
-  return static_cast<std::int64_t>(std::llround(total));
+  if (s == "0") return 0;
+  if (s.empty()) return std::nullopt;
+  std::uint64_t total = 0;
+  while (!s.empty())
+    if (!take_component(s, total)) return std::nullopt;
+  if (negative && total != 0) return std::nullopt;
+  return static_cast<std::int64_t>(total);
 }
 
 std::string format_duration_ns(std::int64_t ns) {
@@ -241,6 +276,92 @@ std::string rfc3339_utc(std::int64_t ns) {
   std::tm tm = utc_tm(ns);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec);
+}
+
+std::string rfc3339_nano_utc(std::int64_t ns) {
+  std::tm tm = utc_tm(ns);
+  std::int64_t nanos = ((ns % 1000000000LL) + 1000000000LL) % 1000000000LL;
+  std::string fraction;
+  if (nanos != 0) {
+    fraction = fmt::format(".{:09}", nanos);
+    while (fraction.back() == '0') fraction.pop_back();
+  }
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, fraction);
+}
+
+namespace {
+
+// Exactly `n` digits at `at`, or nullopt.
+std::optional<int> fixed_digits(std::string_view text, std::size_t at, std::size_t n) {
+  if (at + n > text.size()) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = at; i < at + n; ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    value = value * 10 + (text[i] - '0');
+  }
+  return value;
+}
+
+// The "Z" or "±hh:mm" that ends an RFC 3339 time, as seconds east of UTC.
+std::optional<int> zone_offset(std::string_view zone) {
+  if (zone == "Z" || zone == "z") return 0;
+  if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':') return std::nullopt;
+  auto h = fixed_digits(zone, 1, 2), m = fixed_digits(zone, 4, 2);
+  if (!h || !m || *h > 23 || *m > 59) return std::nullopt;
+  int seconds = *h * 3600 + *m * 60;
+  return zone[0] == '-' ? -seconds : seconds;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_rfc3339_ns(std::string_view text) {
+  auto year = fixed_digits(text, 0, 4), month = fixed_digits(text, 5, 2), day = fixed_digits(text, 8, 2);
+  auto hour = fixed_digits(text, 11, 2), minute = fixed_digits(text, 14, 2), second = fixed_digits(text, 17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':')
+    return std::nullopt;
+  if (*month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 59)
+    return std::nullopt;
+  std::size_t at = 19;
+  std::int64_t nanos = 0;
+  if (at < text.size() && text[at] == '.') {
+    std::size_t digits = 0;
+    for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++digits)
+      if (digits < 9) nanos = nanos * 10 + (text[at] - '0');
+    if (digits == 0) return std::nullopt;
+    for (; digits < 9; ++digits) nanos *= 10;
+  }
+  auto offset = zone_offset(text.substr(at));
+  if (!offset) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  tm.tm_hour = *hour;
+  tm.tm_min = *minute;
+  tm.tm_sec = *second;
+  std::int64_t seconds = static_cast<std::int64_t>(::timegm(&tm)) - *offset;
+  return seconds * 1000000000LL + nanos;
+}
+
+std::string go_json(std::string_view dumped) {
+  std::string out;
+  out.reserve(dumped.size());
+  for (std::size_t i = 0; i < dumped.size(); ++i) {
+    char c = dumped[i];
+    if (c == '<') out += "\\u003c";
+    else if (c == '>') out += "\\u003e";
+    else if (c == '&') out += "\\u0026";
+    else if (c == '\xE2' && i + 2 < dumped.size() && dumped[i + 1] == '\x80' &&
+             (dumped[i + 2] == '\xA8' || dumped[i + 2] == '\xA9')) {
+      out += dumped[i + 2] == '\xA8' ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 std::string compact_utc(std::int64_t ns) {

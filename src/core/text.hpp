@@ -40,8 +40,20 @@ std::string utf8_replacing_invalid(std::string_view bytes);
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
+// JSON text as Go's encoding/json writes it, from JSON that nlohmann::json
+// dumped: '<', '>' and '&' become \u003c, \u003e and \u0026, and U+2028 and
+// U+2029 become \u2028 and \u2029. None of them can occur outside a string
+// in JSON, so rewriting the whole text is safe; what is on a destination
+// then matches what the reference writes, byte for byte.
+std::string go_json(std::string_view dumped);
+
 std::int64_t now_ns();
 std::string rfc3339_utc(std::int64_t ns);
+// Go's time.RFC3339Nano in UTC: the fraction without trailing zeros, none
+// at all on a whole second ("2026-01-02T03:04:05.5Z").
+std::string rfc3339_nano_utc(std::int64_t ns);
+// RFC 3339 with an optional fraction and a Z or ±hh:mm offset.
+std::optional<std::int64_t> parse_rfc3339_ns(std::string_view text);
 // yyyymmddThhmmss.mmmZ — sortable and safe in a file name.
 std::string compact_utc(std::int64_t ns);
 
