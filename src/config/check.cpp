@@ -102,6 +102,25 @@ CheckLine offload_policy(const Volume& v) {
           fmt::format("requires {}; max evidence age {}", fmt::join(v.offload_requires, ", "), age)};
 }
 
+// A reference config may name a target only a peer pushes to; the loader
+// accepts it, and this is where the user learns what it will (not) do.
+void external_targets(const Config& cfg, std::vector<CheckLine>& lines) {
+  for (const auto& [vname, v] : cfg.volumes)
+    for (const auto& t : cfg.external_targets(v))
+      lines.push_back({"offload", t, "warn",
+                       fmt::format("external target of volume \"{}\": declared nowhere here, so only evidence a peer "
+                                   "relays could count and offload refuses until it can check it — declare it, or fix "
+                                   "the name if it is a typo",
+                                   vname)});
+}
+
+void repeated_sync_targets(const Config& cfg, std::vector<CheckLine>& lines) {
+  for (const auto& [vname, v] : cfg.volumes)
+    for (const auto& t : v.sync_to_repeated)
+      lines.push_back({"volumes", vname, "warn",
+                       fmt::format("sync_to lists \"{}\" more than once — it is synced once; remove the repeat", t)});
+}
+
 // What the disk knows and the config strings cannot show.
 std::optional<FsInfo> probe(const std::filesystem::path& path) {
   try {
@@ -148,10 +167,12 @@ void shared_disks(const Config& cfg, std::vector<CheckLine>& lines) {
 std::vector<CheckLine> check(const Config& cfg) {
   std::vector<CheckLine> lines;
   for (const auto& [name, v] : cfg.volumes) lines.push_back(check_volume(v));
+  repeated_sync_targets(cfg, lines);
   for (const auto& [name, d] : cfg.destinations) lines.push_back(check_destination(d));
   for (const auto& [name, n] : cfg.nodes) lines.push_back(check_node(n));
   for (const auto& [name, v] : cfg.volumes)
     if (!v.offload_requires.empty()) lines.push_back(offload_policy(v));
+  external_targets(cfg, lines);
   // Loading already refuses such a destination in offload_requires; here the
   // user learns before naming it that it will never count.
   for (const auto& [name, d] : cfg.destinations)

@@ -35,6 +35,13 @@ const Node* Config::node(const std::string& name) const {
   return it == nodes.end() ? nullptr : &it->second;
 }
 
+std::vector<std::string> Config::external_targets(const Volume& v) const {
+  std::vector<std::string> out;
+  for (const auto& t : v.offload_requires)
+    if (!destination(t) && !node(t)) out.push_back(t);
+  return out;
+}
+
 bool Destination::can_ever_gate_offload() const { return !(layout == "mirror" && crypt.has_value()); }
 
 bool Destination::has_local_root() const {
@@ -94,7 +101,7 @@ std::optional<Problem> db_path_problem(std::string_view path) {
 
 std::optional<std::filesystem::path> parse_db_path(Section& s, std::string_view key) {
   // Checked before ~ expansion so the message is about what the user wrote.
-  auto text = s.string(key);
+  auto text = s.optional_string(key);
   if (!text) return std::nullopt;
   if (auto problem = db_path_problem(*text)) s.fail(key, problem->what, problem->todo);
   return s.path_value(key);
@@ -127,7 +134,7 @@ void parse_named(Section& root, std::string_view key, std::map<std::string, Item
 
 void parse_top_level(Section& root, Config& cfg) {
   cfg.db = detail::parse_db_path(root, "db");
-  if (auto node_name = root.string("node_name")) {
+  if (auto node_name = root.optional_string("node_name")) {
     if (!valid_name(*node_name))
       root.fail("node_name", fmt::format("{} is not a valid name", quote_text(*node_name)),
                 "use only letters, digits, '_' and '-', starting with a letter or digit");

@@ -22,9 +22,11 @@ struct Hook {
 struct Volume {
   std::string name;
   std::filesystem::path path;  // absolute, ~ expanded, lexically normal
-  std::vector<std::string> sync_to;
+  std::vector<std::string> sync_to;           // each target once
+  std::vector<std::string> sync_to_repeated;  // names listed again, for `config check` to warn about
   std::optional<std::int64_t> sync_every_ns;
   std::optional<std::int64_t> index_every_ns;
+  // May name a target declared nowhere here (see external_targets).
   std::vector<std::string> offload_requires;
   // 30 days unless configured; "off" gives nullopt (no staleness limit).
   std::optional<std::int64_t> offload_max_evidence_age_ns = 30LL * 86400LL * 1000000000LL;
@@ -112,6 +114,11 @@ struct Config {
   std::map<std::string, Node> nodes;
   Backups backups;
   std::optional<Agent> agent;
+
+  // offload_requires names that are neither a destination nor a node here:
+  // targets only a peer pushes to, which count only through the evidence
+  // that peer relays.
+  std::vector<std::string> external_targets(const Volume& v) const;
 
   const Volume* volume(const std::string& name) const;
   const Destination* destination(const std::string& name) const;

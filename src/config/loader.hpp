@@ -68,11 +68,15 @@ class Section {
   [[noreturn]] void fail_here(std::string_view problem, std::string_view todo) const;
 
   std::optional<std::string> string(std::string_view key);
-  std::optional<std::string> non_empty_string(std::string_view key);
+  // "" reads as absent: the reference's zero value for an optional key.
+  std::optional<std::string> optional_string(std::string_view key);
   std::string required_string(std::string_view key, std::string_view example);
   std::optional<std::string> choice(std::string_view key, const std::vector<std::string_view>& allowed);
   std::optional<bool> boolean(std::string_view key);
   std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max);
+  // A TOML integer, or a string of digits (the reference's string-typed keys).
+  std::optional<std::int64_t> integer_or_digits(std::string_view key, std::int64_t min, std::int64_t max);
+  // A TOML integer or float, or a string holding a plain decimal number.
   std::optional<double> number(std::string_view key);
   // Each element must be a string; its line and index are used in errors.
   struct ListItem {
@@ -81,9 +85,11 @@ class Section {
     std::string key_path;
   };
   std::optional<std::vector<ListItem>> string_list(std::string_view key);
+  // Durations and sizes are strings; "" reads as absent.
   std::optional<std::int64_t> duration(std::string_view key, DurationRule rule);
   std::optional<std::int64_t> size(std::string_view key);
-  std::optional<std::string> secret(std::string_view key);
+  enum class Need { optional, required };
+  std::optional<std::string> secret(std::string_view key, Need need = Need::optional);
   std::optional<std::filesystem::path> path_value(std::string_view key);
   std::optional<Section> table(std::string_view key);
   // Every entry must be a table with a valid name; used for volumes.X etc.
@@ -95,6 +101,7 @@ class Section {
   const toml::node* take(std::string_view key);
   [[noreturn]] void wrong_type(std::string_view key, const toml::node& node, std::string_view expected) const;
   std::string secret_from_env(std::string_view key, const toml::table& env_table);
+  std::optional<double> number_from_text(std::string_view key);
 
   const std::string* file_;
   const toml::table* table_;

@@ -82,7 +82,7 @@ std::optional<std::string> obscured_problem(std::string_view value) {
 
 Crypt parse_crypt(Section& s) {
   Crypt crypt;
-  auto password = s.secret("password");
+  auto password = s.secret("password", Section::Need::required);
   if (!password)
     fail_at(s.file(), s.line(), s.key_path("password"), "missing required key",
             "add password = { env = \"VAR\" } (or a literal string)");
@@ -145,10 +145,10 @@ void parse_pack_knobs(Section& s, Destination& d) {
 void parse_sftp(Section& s, Destination& d) {
   d.host = s.required_string("host", "\"nas.example.net\"");
   d.user = s.required_string("user", "\"backup\"");
-  if (auto port = s.integer("port", 1, 65535)) d.port = static_cast<int>(*port);
+  if (auto port = s.integer_or_digits("port", 1, 65535)) d.port = static_cast<int>(*port);
   if (auto key_file = s.path_value("key_file")) d.key_file = key_file->string();
   if (auto known_hosts = s.path_value("known_hosts_file")) d.known_hosts_file = known_hosts->string();
-  d.host_key_algorithms = s.non_empty_string("host_key_algorithms");
+  d.host_key_algorithms = s.optional_string("host_key_algorithms");
   d.password = s.secret("password");
   d.hash_algo = s.choice("hash_algo", kHashAlgos);
   if (d.hash_algo && d.layout == "mirror" && !d.crypt)
@@ -162,9 +162,9 @@ void parse_buckets(Section& s, Destination& d) {
   if (d.type == "s3") {
     d.provider = s.required_string("provider", "\"AWS\"");
     d.bucket = s.required_string("bucket", "\"my-bucket\"");
-    d.region = s.non_empty_string("region");
-    d.endpoint = s.non_empty_string("endpoint");
-    d.storage_class = s.non_empty_string("storage_class");
+    d.region = s.optional_string("region");
+    d.endpoint = s.optional_string("endpoint");
+    d.storage_class = s.optional_string("storage_class");
     d.force_path_style = s.boolean("force_path_style");
     d.access_key_id = s.secret("access_key_id");
     d.secret_access_key = s.secret("secret_access_key");
@@ -182,7 +182,7 @@ void parse_buckets(Section& s, Destination& d) {
 }
 
 void parse_snapshot_tool(Section& s, Destination& d) {
-  d.password = s.secret("password");
+  d.password = s.secret("password", Section::Need::required);
   if (!d.password)
     fail_at(s.file(), s.line(), s.key_path("password"), "missing required key",
             fmt::format("add password = {{ env = \"VAR\" }} with the {} repository password", d.type));

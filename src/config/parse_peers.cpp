@@ -73,7 +73,7 @@ std::optional<std::string> normalised_fingerprint(std::string_view text) {
 }
 
 void parse_node_tls(Section& tls, Node& node) {
-  if (auto text = tls.string("cert_fingerprint")) {
+  if (auto text = tls.optional_string("cert_fingerprint")) {
     node.cert_fingerprint = normalised_fingerprint(*text);
     if (!node.cert_fingerprint)
       tls.fail("cert_fingerprint", fmt::format("{} is not a sha256 pin", quote_text(*text)),
@@ -98,7 +98,7 @@ Node parse_node(Section& s, const std::string& name) {
   if (!auth)
     fail_at(s.file(), s.line(), s.key_path("auth") + ".bearer", "missing required key",
             fmt::format("add [{}] with bearer = {{ env = \"VAR\" }}", s.key_path("auth")));
-  auto bearer = auth->secret("bearer");
+  auto bearer = auth->secret("bearer", Section::Need::required);
   if (!bearer)
     fail_at(s.file(), auth->line(), auth->key_path("bearer"), "missing required key",
             "add bearer = { env = \"VAR\" } (the token this peer accepts from us)");
@@ -131,7 +131,7 @@ void parse_agent_auth(Section& auth, Agent& agent) {
   if (agent.auth_token) owner_of_token[*agent.auth_token] = auth.key_path("token");
   if (auto peers = auth.table("peers")) {
     for (auto& [name, peer] : peers->named_tables()) {
-      auto bearer = peer.secret("bearer");
+      auto bearer = peer.secret("bearer", Section::Need::required);
       if (!bearer)
         fail_at(peer.file(), peer.line(), peer.key_path("bearer"), "missing required key",
                 "add bearer = { env = \"VAR\" } (the token this peer presents)");
@@ -150,7 +150,7 @@ void parse_agent_auth(Section& auth, Agent& agent) {
 
 Agent parse_agent(Section& s) {
   Agent agent;
-  if (auto listen = s.non_empty_string("listen")) {
+  if (auto listen = s.optional_string("listen")) {
     if (!valid_host_port(*listen, false) || listen->find(':') == std::string::npos)
       s.fail("listen", fmt::format("{} is not host:port", quote_text(*listen)),
              "write an address such as \"0.0.0.0:8443\"");
@@ -194,11 +194,12 @@ void check_namespace(const std::string& file, const Config& cfg) {
     if (second.line < first.line) std::swap(first, second);
     fail_at(file, second.line, second.section + "." + name,
             fmt::format("name already used by {}.{} at line {}", first.section, name, first.line),
-            "volumes, destinations and nodes share one namespace; rename one of them");
+            "destinations and nodes share one namespace (sync_to names either); rename one of them");
   };
+  // Only targets share a namespace (sync_to names either kind); a volume
+  // may carry the name of the destination it syncs to, as in the reference.
   for (const auto& [name, d] : cfg.destinations) declare("destinations", name, d.line);
   for (const auto& [name, n] : cfg.nodes) declare("nodes", name, n.line);
-  for (const auto& [name, v] : cfg.volumes) declare("volumes", name, v.line);
   // rclone gets a "<name>-crypt" section next to "<name>"; it must not shadow a real one.
   for (const auto& [name, d] : cfg.destinations) {
     const Destination* clash = d.crypt ? cfg.destination(name + "-crypt") : nullptr;

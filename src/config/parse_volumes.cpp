@@ -4,6 +4,7 @@
 #include <set>
 
 #include "config/loader.hpp"
+#include "core/text.hpp"
 
 namespace sq::config::detail {
 
@@ -35,24 +36,32 @@ bool declared(const Config& cfg, const std::string& name) {
           "declare it under [destinations] or [nodes], or fix the name");
 }
 
-// A target list names declared destinations or nodes, each once.
-void check_target(const Section& s, const Config& cfg, const Section::ListItem& item, std::set<std::string>& seen) {
-  if (!declared(cfg, item.value)) undeclared(s, item);
-  if (!seen.insert(item.value).second)
-    fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
-            "remove the duplicate");
-}
-
-std::vector<std::string> parse_sync_to(Section& s, const Config& cfg) {
+// The reference syncs a target named twice once; `config check` warns.
+std::vector<std::string> parse_sync_to(Section& s, const Config& cfg, std::vector<std::string>& repeated) {
   std::vector<std::string> names;
   auto list = s.string_list("sync_to");
   if (!list) return names;
   std::set<std::string> seen;
   for (auto& item : *list) {
-    check_target(s, cfg, item, seen);
+    if (!declared(cfg, item.value)) undeclared(s, item);
+    if (!seen.insert(item.value).second) {
+      repeated.push_back(std::move(item.value));
+      continue;
+    }
     names.push_back(std::move(item.value));
   }
   return names;
+}
+
+// A name declared nowhere here may be a target only a peer pushes to, whose
+// evidence that peer relays; it must still be a valid name and listed once.
+void check_required(const Section& s, const Section::ListItem& item, std::set<std::string>& seen) {
+  if (!valid_name(item.value))
+    fail_at(s.file(), item.line, item.key_path, fmt::format("{} is not a valid target name", quote_text(item.value)),
+            "name a destination or node: letters, digits, '_' and '-', starting with a letter or digit");
+  if (!seen.insert(item.value).second)
+    fail_at(s.file(), item.line, item.key_path, fmt::format("{} is listed twice", quote_text(item.value)),
+            "remove the duplicate");
 }
 
 // Naming a target that can never prove content would make the volume
@@ -63,7 +72,7 @@ std::vector<std::string> parse_offload_requires(Section& s, const Config& cfg) {
   if (!list) return names;
   std::set<std::string> seen;
   for (auto& item : *list) {
-    check_target(s, cfg, item, seen);
+    check_required(s, item, seen);
     const Destination* dest = cfg.destination(item.value);
     if (dest && !dest->can_ever_gate_offload())
       fail_at(s.file(), item.line, item.key_path,
@@ -76,7 +85,7 @@ std::vector<std::string> parse_offload_requires(Section& s, const Config& cfg) {
 
 std::optional<std::int64_t> parse_evidence_age(Section& s, std::optional<std::int64_t> fallback) {
   const std::string_view key = "offload_max_evidence_age";
-  auto text = s.string(key);
+  auto text = s.optional_string(key);
   if (!text) return fallback;
   if (*text == "off") return std::nullopt;
   auto age = checked_duration_ns(*text);
@@ -92,11 +101,9 @@ Volume parse_volume(Section& s, const std::string& name, const Config& declared_
   Volume volume;
   volume.name = name;
   volume.line = s.line();
-  auto path = s.path_value("path");
-  if (!path)
-    fail_at(s.file(), s.line(), s.key_path("path"), "missing required key", "add path = \"/path/to/the/folder\"");
-  volume.path = *path;
-  volume.sync_to = parse_sync_to(s, declared_targets);
+  s.required_string("path", "\"/path/to/the/folder\"");
+  volume.path = *s.path_value("path");
+  volume.sync_to = parse_sync_to(s, declared_targets, volume.sync_to_repeated);
   volume.sync_every_ns = s.duration("sync_every", DurationRule::cadence);
   volume.index_every_ns = s.duration("index_every", DurationRule::cadence);
   if (volume.sync_every_ns && volume.index_every_ns && *volume.index_every_ns >= *volume.sync_every_ns)

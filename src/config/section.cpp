@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <stdexcept>
@@ -139,22 +142,25 @@ std::optional<std::string> Section::string(std::string_view key) {
   return node->as_string()->get();
 }
 
-std::optional<std::string> Section::non_empty_string(std::string_view key) {
+// The reference writes every optional key as a plain string whose zero
+// value means "not set", so configs written for it say `dir = ""`.
+std::optional<std::string> Section::optional_string(std::string_view key) {
   auto value = string(key);
-  if (value && value->empty()) fail(key, "is empty", "set a value or remove the line");
+  if (value && value->empty()) return std::nullopt;
   return value;
 }
 
 std::string Section::required_string(std::string_view key, std::string_view example) {
-  auto value = non_empty_string(key);
+  auto value = string(key);
   if (!value)
     fail_at(*file_, line(), key_path(key), "missing required key",
             fmt::format("add {} = {}", key_segment(key), example));
+  if (value->empty()) fail(key, "is empty", fmt::format("set it, for example {} = {}", key_segment(key), example));
   return *value;
 }
 
 std::optional<std::string> Section::choice(std::string_view key, const std::vector<std::string_view>& allowed) {
-  auto value = string(key);
+  auto value = optional_string(key);
   if (!value) return std::nullopt;
   if (std::find(allowed.begin(), allowed.end(), *value) == allowed.end())
     fail(key, fmt::format("{} is not allowed", quote_text(*value)),
@@ -182,12 +188,42 @@ std::optional<std::int64_t> Section::integer(std::string_view key, std::int64_t 
   return value;
 }
 
+// The reference reads these keys into a string field too, so "2222" is as
+// good as 2222 there; "" means unset like any other empty optional string.
+std::optional<std::int64_t> Section::integer_or_digits(std::string_view key, std::int64_t min, std::int64_t max) {
+  const toml::node* node = table_->get(key);
+  if (!node || !node->is_string()) return integer(key, min, max);
+  auto text = optional_string(key);
+  if (!text) return std::nullopt;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  bool digits = text->size() <= 18 && std::all_of(text->begin(), text->end(), digit);
+  if (!digits) fail(key, fmt::format("{} is not a whole number", quote_text(*text)), "write digits only, such as 2222");
+  std::int64_t value = std::stoll(*text);
+  if (value < min || value > max)
+    fail(key, fmt::format("{} is out of range", value), fmt::format("use a number from {} to {}", min, max));
+  return value;
+}
+
 std::optional<double> Section::number(std::string_view key) {
   const toml::node* node = take(key);
   if (!node) return std::nullopt;
   if (node->is_integer()) return static_cast<double>(node->as_integer()->get());
-  if (!node->is_floating_point()) wrong_type(key, *node, "a number without quotes");
+  if (node->is_string()) return number_from_text(key);
+  if (!node->is_floating_point()) wrong_type(key, *node, "a number such as 10 or 2.5");
   return node->as_floating_point()->get();
+}
+
+std::optional<double> Section::number_from_text(std::string_view key) {
+  auto text = optional_string(key);
+  if (!text) return std::nullopt;
+  const char* begin = text->c_str();
+  char* end = nullptr;
+  errno = 0;
+  double value = std::strtod(begin, &end);
+  bool plain = !text->empty() && (std::isdigit(static_cast<unsigned char>(text->front())) || text->front() == '.');
+  if (!plain || end != begin + text->size() || errno == ERANGE || !std::isfinite(value))
+    fail(key, fmt::format("{} is not a number", quote_text(*text)), "write a number such as 10 or 2.5");
+  return value;
 }
 
 std::optional<std::vector<Section::ListItem>> Section::string_list(std::string_view key) {
@@ -209,7 +245,7 @@ std::optional<std::vector<Section::ListItem>> Section::string_list(std::string_v
 }
 
 std::optional<std::int64_t> Section::duration(std::string_view key, DurationRule rule) {
-  auto text = string(key);
+  auto text = optional_string(key);
   if (!text) return std::nullopt;
   auto ns = checked_duration_ns(*text);
   if (!ns)
@@ -221,7 +257,7 @@ std::optional<std::int64_t> Section::duration(std::string_view key, DurationRule
 }
 
 std::optional<std::int64_t> Section::size(std::string_view key) {
-  auto text = string(key);
+  auto text = optional_string(key);
   if (!text) return std::nullopt;
   auto bytes = checked_size_bytes(*text);
   if (!bytes)
@@ -230,12 +266,15 @@ std::optional<std::int64_t> Section::size(std::string_view key) {
   return bytes;
 }
 
-std::optional<std::string> Section::secret(std::string_view key) {
+// An empty literal of an optional secret means "not set", as in the
+// reference; a required one (and any { env } form) must hold a secret.
+std::optional<std::string> Section::secret(std::string_view key, Need need) {
   const toml::node* node = take(key);
   if (!node) return std::nullopt;
   if (const toml::table* env_table = node->as_table()) return secret_from_env(key, *env_table);
   if (!node->is_string()) wrong_type(key, *node, "a quoted string or { env = \"VAR\" }");
   std::string value = node->as_string()->get();
+  if (value.empty() && need == Need::optional) return std::nullopt;
   if (value.empty()) fail(key, "secret is empty", "set the secret or read it with { env = \"VAR\" }");
   return value;
 }
@@ -259,7 +298,7 @@ std::string Section::secret_from_env(std::string_view key, const toml::table& en
 }
 
 std::optional<std::filesystem::path> Section::path_value(std::string_view key) {
-  auto text = non_empty_string(key);
+  auto text = optional_string(key);
   if (!text) return std::nullopt;
   std::filesystem::path expanded;
   if (auto problem = expand_path_problem(*text, expanded)) fail(key, problem->what, problem->todo);

@@ -238,7 +238,7 @@ struct ConfigKeys {
 // `std::string_view key = "..."` variable, and `for (... key : {"a", "b"})`.
 ConfigKeys extract_config_keys(const std::string& source) {
   static const std::regex reader(
-      R"re((?:\.|->)\s*(string|non_empty_string|required_string|choice|boolean|integer|number|string_list|duration|size|secret|path_value|table|has|fail|line_of|key_path)\(\s*"([^"]+)")re");
+      R"re((?:\.|->)\s*(string|optional_string|required_string|choice|boolean|integer_or_digits|integer|number|string_list|duration|size|secret|path_value|table|has|fail|line_of|key_path)\(\s*"([^"]+)")re");
   static const std::regex helper(R"re(\b(parse_db_path|parse_named)\(\s*\w+\s*,\s*"([^"]+)")re");
   static const std::regex variable(R"re(\bstd::string_view\s+key\s*=\s*"([^"]+)")re");
   static const std::regex loop(R"re(\bkey\s*:\s*\{([^}]*)\})re");
