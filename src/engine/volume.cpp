@@ -15,19 +15,29 @@
 namespace sq::engine {
 
 std::string render_marker(const Marker& m) {
-  nlohmann::json j{{"volume", m.volume}, {"created_at", rfc3339_utc(m.created_at_ns)},
-                   {"created_at_ns", m.created_at_ns}};
+  nlohmann::ordered_json j;
+  j["volume"] = m.volume;
+  j["node"] = m.node;
+  j["version"] = SQUIRREL_VERSION;
+  j["created_at"] = rfc3339_nano_utc(m.created_at_ns);
+  j["created_at_ns"] = m.created_at_ns;
   if (m.index_db) j["index_db"] = *m.index_db;
-  return j.dump() + "\n";
+  return go_json(j.dump()) + "\n";
 }
 
+// Only `volume` is checked, as the reference does; the other fields are
+// read when they have the expected type and ignored otherwise.
 std::optional<Marker> parse_marker(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("volume") || !j["volume"].is_string()) return std::nullopt;
   Marker m;
   m.volume = j["volume"].get<std::string>();
+  if (m.volume.empty()) return std::nullopt;
   if (j.contains("created_at_ns") && j["created_at_ns"].is_number_integer())
     m.created_at_ns = j["created_at_ns"].get<std::int64_t>();
+  else if (j.contains("created_at") && j["created_at"].is_string())
+    m.created_at_ns = parse_rfc3339_ns(j["created_at"].get<std::string>()).value_or(0);
+  if (j.contains("node") && j["node"].is_string()) m.node = j["node"].get<std::string>();
   if (j.contains("index_db") && j["index_db"].is_string()) m.index_db = j["index_db"].get<std::string>();
   return m;
 }
@@ -120,7 +130,8 @@ std::vector<std::string> clean_selectors(const std::vector<std::string>& raw) {
 // would leave a row without a marker, which refuses forever.
 void adopt_volume(store::Db& db, ResolvedVolume& v) {
   if (!v.marker_present) {
-    create_file_exclusive(v.root.get(), kMarkerName, render_marker({v.name, now_ns(), store::database_identity(db)}));
+    create_file_exclusive(v.root.get(), kMarkerName,
+                          render_marker({v.name, now_ns(), store::database_identity(db), store::self_node_name(db)}));
     v.marker_present = true;
   }
   if (!v.row) {
@@ -209,7 +220,9 @@ AdoptResult adopt_into_this_database(const config::Config& cfg, store::Db& db, c
   if (row) check_recorded_path(*row, vol.path);
   AdoptResult r{marker->index_db.value_or(""), 0};
   r.run_id = store::begin_run_or_throw(db, {store::RunKind::audit, row ? std::optional(row->id) : std::nullopt, ""});
-  replace_marker(root.get(), {name, marker->created_at_ns, self});
+  Marker adopted = *marker;  // the same marker, now owned by this database
+  adopted.index_db = self;
+  replace_marker(root.get(), adopted);
   store::finish_record(db, store::kRunsTable, r.run_id, "success", {{"file_count", store::Value{std::int64_t{0}}}},
                        [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
                          store::append_audit(d, id, "volume-adopt",

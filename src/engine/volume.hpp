@@ -17,16 +17,21 @@ namespace sq::engine {
 
 inline constexpr const char* kMarkerName = ".squirrel-volume";
 
+// The reference's fields first (volume, node, version, created_at), in its
+// order and escaping, then ours, which the reference ignores.
 struct Marker {
   Marker() = default;
-  Marker(std::string v, std::int64_t created, std::optional<std::string> db = std::nullopt)
-      : volume(std::move(v)), created_at_ns(created), index_db(std::move(db)) {}
+  Marker(std::string v, std::int64_t created, std::optional<std::string> db = std::nullopt, std::string n = "")
+      : volume(std::move(v)), created_at_ns(created), index_db(std::move(db)), node(std::move(n)) {}
   std::string volume;
+  // Written as created_at (RFC 3339, as the reference reads it) and as
+  // created_at_ns (exact); a reference marker carries only the former.
   std::int64_t created_at_ns = 0;
   // The identity of the index database that owns the volume; absent in
   // markers written before it existed (or by the reference), which any
   // database accepts.
   std::optional<std::string> index_db;
+  std::string node;  // the node that wrote it
 };
 std::string render_marker(const Marker& m);
 std::optional<Marker> parse_marker(const std::string& text);

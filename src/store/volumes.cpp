@@ -16,6 +16,11 @@ std::string database_identity(Db& db) {
   return std::get<std::string>(rows[0][0]);
 }
 
+std::string self_node_name(Db& db) {
+  auto rows = db.query_rows("SELECT name FROM nodes WHERE endpoint IS NULL");
+  return rows.empty() ? std::string() : std::get<std::string>(rows[0][0]);
+}
+
 std::optional<VolumeRow> find_volume(Db& db, const std::string& name) {
   Stmt st(db, "SELECT id, name, path, created_at_ns FROM volumes WHERE name = ?");
   st.bind(1, name);

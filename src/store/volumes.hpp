@@ -20,6 +20,9 @@ std::vector<VolumeRow> list_volumes(Db& db);
 // This database's random identity (32 hex digits), written into the markers
 // of the volumes it owns.
 std::string database_identity(Db& db);
+// The name of this machine's own node row ("" before one exists), which
+// markers record as the node that wrote them.
+std::string self_node_name(Db& db);
 // Inserts the volume; fails when the name exists.
 VolumeRow create_volume(Db& db, const std::string& name, const std::string& path);
 

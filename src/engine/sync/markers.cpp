@@ -38,7 +38,7 @@ void require_empty_volume_dir(Push& p) {
 
 void write_marker(Push& p) {
   auto staged = p.in_volume(std::string(kStaging) + "/volume-marker");
-  auto text = render_marker({p.name(), now_ns()});
+  auto text = render_marker({p.name(), now_ns(), std::nullopt, p.st.self_node_name()});
   // A bootstrap that died between staging and renaming left its staged
   // marker behind; it is ours (the volume directory held nothing else).
   if (p.t->stat(staged).type != dest::EntryType::none) p.t->remove(staged);

@@ -131,7 +131,7 @@ std::string render_segment(const std::vector<SegmentLine>& lines) {
     j["size_bytes"] = l.size;
     j["mtime_ns"] = l.mtime_ns;
     if (needs_exact_name(l.path)) j[kExactPathField] = base64_encode(l.path);
-    out += j.dump() + "\n";
+    out += go_json(j.dump()) + "\n";
   }
   return out;
 }

@@ -40,7 +40,7 @@ struct SegmentLine {
 // Rows whose status changed after `since_run` (reserved subtrees excluded),
 // ordered by (path, status).
 std::vector<SegmentLine> path_delta_since(store::Db& db, std::int64_t volume_id, std::int64_t since_run);
-// JSONL in the reference's field order: path, blake3, status, size_bytes,
+// JSONL in the reference's field order and escaping (go_json): path, blake3, status, size_bytes,
 // mtime_ns; then, only for a name `path` cannot spell exactly (not UTF-8,
 // or holding U+FFFD), path_b64: the name's bytes in standard base64.
 std::string render_segment(const std::vector<SegmentLine>& lines);
