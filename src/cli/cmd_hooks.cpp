@@ -44,7 +44,8 @@ std::vector<std::string> hook_cells(const store::HookRunRow& h) {
 }
 
 void list(Context& ctx, const HooksFlags& f) {
-  if (f.limit <= 0) throw Error(ErrorKind::usage, "--limit must be a positive number");
+  if (f.limit < 0)
+    throw Error(ErrorKind::usage, "--limit cannot be negative — give a positive number, or 0 for no limit");
   std::vector<store::HookRunRow> hooks;
   if (ctx.db_exists()) {
     auto& db = ctx.existing_store().db();
@@ -75,7 +76,7 @@ void add_hooks_command(CLI::App& app, Context& ctx) {
   auto flags = std::make_shared<HooksFlags>();
   auto* cmd = app.add_subcommand("hooks", "List hook invocations, newest first");
   cmd->add_option("--volume", flags->volume, "Only hooks of this volume");
-  cmd->add_option("--limit", flags->limit, "How many to show (default 20)");
+  cmd->add_option("--limit", flags->limit, "How many to show (default 20; 0 shows all)");
   cmd->add_flag("--json", flags->json, "Print JSON");
   cmd->callback([&ctx, flags] { list(ctx, *flags); });
 }

@@ -1,4 +1,5 @@
-// squirrel restore <volume> [path…] [--missing] [--from DEST] [--to PATH] [--dry-run] [--in-place] [-P] [--json]
+// squirrel restore <volume> [path…] [--missing] [--from DEST] [--to PATH] [--shallow] [--dry-run] [--in-place] [-P]
+// [--json]
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -17,7 +18,7 @@ namespace {
 struct RestoreFlags {
   std::string volume, from, to;
   std::vector<std::string> paths;
-  bool dry_run = false, in_place = false, missing = false, progress = false, json = false;
+  bool shallow = false, dry_run = false, in_place = false, missing = false, progress = false, json = false;
 };
 
 nlohmann::json report_json(const engine::RestoreReport& r) {
@@ -75,6 +76,10 @@ std::string summary_line(const engine::RestoreReport& r) {
 }
 
 void run(Context& ctx, const RestoreFlags& f) {
+  // The reference's --shallow skips the checksum of rclone mirrors only;
+  // every source this squirrel restores from is re-hashed regardless.
+  if (f.shallow)
+    std::fprintf(stderr, "note: --shallow changes nothing here — restore from a native mirror re-hashes every file\n");
   engine::RestoreOptions opts;
   opts.selectors = f.paths;
   opts.from = f.from;
@@ -113,6 +118,8 @@ void add_restore_command(CLI::App& app, Context& ctx) {
   cmd->add_option("paths", f->paths, "Only these files or folders, missing ones included (default: every present and offloaded file)");
   cmd->add_option("--from", f->from, "Destination to restore from (default: the volume's first local mirror)");
   cmd->add_option("--to", f->to, "Restore into this empty directory instead of the volume");
+  cmd->add_flag("--shallow", f->shallow,
+                "Skip the checksum comparison (rclone mirrors only; every other source is re-hashed anyway)");
   cmd->add_flag("--dry-run", f->dry_run, "Show what would be restored; write nothing");
   cmd->add_flag("--missing", f->missing, "Restore every file the index calls missing (deleted by mistake)");
   cmd->add_flag("--in-place", f->in_place, "Replace files in the way, moving them to .squirrel-restore-history first");

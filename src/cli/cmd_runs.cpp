@@ -60,7 +60,8 @@ std::vector<std::string> run_cells(const store::RunRow& r) {
 }
 
 void list(Context& ctx, const RunsFlags& f) {
-  if (f.limit <= 0) throw Error(ErrorKind::usage, "--limit must be a positive number");
+  if (f.limit < 0)
+    throw Error(ErrorKind::usage, "--limit cannot be negative — give a positive number, or 0 for no limit");
   if (!ctx.db_exists()) {
     if (f.json) print_json(nlohmann::json::array());
     else print("no runs yet — the index database does not exist\n");
@@ -118,7 +119,7 @@ void add_runs_command(CLI::App& app, Context& ctx) {
   auto flags = std::make_shared<RunsFlags>();
   auto* cmd = app.add_subcommand("runs", "List runs, newest first");
   cmd->add_option("--volume", flags->volume, "Only runs of this volume");
-  cmd->add_option("--limit", flags->limit, "How many runs to show (default 20)");
+  cmd->add_option("--limit", flags->limit, "How many runs to show (default 20; 0 shows all)");
   cmd->add_flag("--failed", flags->failed, "Only failed, refused, aborted and partial runs");
   cmd->add_flag("--changes", flags->changes, "Hide runs that changed nothing");
   cmd->add_flag("--json", flags->json, "Print JSON");

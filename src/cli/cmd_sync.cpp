@@ -1,4 +1,4 @@
-// squirrel sync [<volume>] [--to DEST] [--dry-run] [--init [--allow-volatile]] [-P] [--json]
+// squirrel sync [<volume>] [--to DEST] [--shallow] [--dry-run] [--init [--allow-volatile]] [-P] [--json]
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -16,7 +16,7 @@ namespace {
 
 struct SyncFlags {
   std::string volume, to;
-  bool dry_run = false, init = false, allow_volatile = false, progress = false, json = false;
+  bool shallow = false, dry_run = false, init = false, allow_volatile = false, progress = false, json = false;
 };
 
 using Pair = std::pair<std::string, std::string>;
@@ -83,6 +83,7 @@ void run(Context& ctx, const SyncFlags& f) {
   engine::sync::SyncOptions opts;
   opts.dry_run = f.dry_run;
   opts.init = f.init;
+  opts.shallow = f.shallow;
   opts.allow_volatile = f.allow_volatile;
   auto out = nlohmann::json::array();
   int failures = 0;
@@ -111,6 +112,8 @@ void add_sync_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("sync", "Copy indexed volumes to their destinations and verify every copy");
   cmd->add_option("volume", f->volume, "Volume name (default: every volume with sync_to)");
   cmd->add_option("--to", f->to, "Only this destination");
+  cmd->add_flag("--shallow", f->shallow,
+                "Compare by size and mtime instead of a checksum (rclone mirrors only; refused on native mirrors)");
   cmd->add_flag("--dry-run", f->dry_run, "Show what would be copied; write nothing and record no run");
   auto* init = cmd->add_flag("--init", f->init,
                              "First sync: create a missing root and the destination marker (only where empty)");

@@ -46,7 +46,7 @@ std::vector<HookRunRow> list_hook_runs(Db& db, std::optional<std::int64_t> volum
     args.push_back(Value{*volume_id});
   }
   sql += " ORDER BY h.id DESC LIMIT ?";
-  args.push_back(Value{std::int64_t{limit}});
+  args.push_back(Value{std::int64_t{limit > 0 ? limit : -1}});  // SQLite reads a negative LIMIT as none
   Stmt st(db, sql);
   st.bind_all(args);
   std::vector<HookRunRow> out;

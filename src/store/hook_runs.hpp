@@ -31,6 +31,7 @@ std::int64_t begin_hook_run(Db& db, const HookRunSpec& spec);
 // status must be success or failed.
 void finish_hook_run(Db& db, std::int64_t id, const std::string& status, std::optional<std::int64_t> exit_code,
                      const std::string& error);
+// Newest first; limit 0 lists every hook run.
 std::vector<HookRunRow> list_hook_runs(Db& db, std::optional<std::int64_t> volume_id, int limit);
 
 }  // namespace sq::store

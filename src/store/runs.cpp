@@ -300,7 +300,7 @@ std::vector<RunRow> list_runs(Db& db, const RunFilter& f) {
   if (f.changes_only)
     sql += " AND NOT (r.status = 'success' AND COALESCE(r.changed_count, r.file_count) = 0)";
   sql += " ORDER BY r.id DESC LIMIT ?";
-  args.push_back(Value{std::int64_t{f.limit}});
+  args.push_back(Value{std::int64_t{f.limit > 0 ? f.limit : -1}});  // SQLite reads a negative LIMIT as none
   Stmt st(db, sql);
   st.bind_all(args);
   std::vector<RunRow> out;

@@ -133,7 +133,7 @@ void append_audit(Db& db, std::int64_t run_id, std::string_view transition, cons
 
 struct RunFilter {
   std::optional<std::int64_t> volume_id;
-  int limit = 20;
+  int limit = 20;  // 0: every run, as the reference's --limit 0
   bool failed_only = false;   // failed, refused, aborted, partial
   bool changes_only = false;  // hide no-ops
 };

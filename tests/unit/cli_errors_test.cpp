@@ -177,8 +177,8 @@ TEST_F(CliErrorTest, NegativeOrHugeWorkerCount) {
 }
 
 TEST_F(CliErrorTest, NonPositiveLimitsAndKeeps) {
-  expect_clean_error_g({"runs", "--limit", "0"}, {"--limit", "must be a positive number"});
-  expect_clean_error_g({"hooks", "--limit", "-3"}, {"--limit", "must be a positive number"});
+  expect_clean_error_g({"runs", "--limit", "-1"}, {"--limit", "cannot be negative"});
+  expect_clean_error_g({"hooks", "--limit", "-3"}, {"--limit", "cannot be negative"});
   expect_clean_error_g({"db", "backup", "--keep", "-1"}, {"--keep", "must be 0 (keep all) or a positive number"});
 }
 

@@ -47,6 +47,14 @@ void require_index_run(store::Db& db, std::int64_t volume_id, const std::string&
                                                 "first", name, name));
 }
 
+void refuse_shallow(const Push& p) {
+  if (p.opts.shallow)
+    throw Error(ErrorKind::refused,
+                fmt::format("--shallow is refused for destination \"{}\": it is a native mirror, where every copy is "
+                            "read back and there is no checksum comparison to skip — sync without --shallow",
+                            p.dest()));
+}
+
 // A copy in memory is not a durable copy: a tmpfs root (or the empty mount
 // point of a disk that is not mounted, which often lies on tmpfs) loses
 // everything at the next unmount. Judged before the root is created.
@@ -106,6 +114,7 @@ void preflight(Push& p) {
   try {
     p.vol = resolve_volume(p.cfg, p.db(), p.name(), ResolveMode::existing);
     require_destination_layout(p.cfg, p.dest());
+    refuse_shallow(p);
     require_index_run(p.db(), p.volume_id(), p.name());
     judge_volatility(p);
     open_destination_root(p);

@@ -34,6 +34,10 @@ using TransportFactory = std::function<std::unique_ptr<dest::Transport>(const st
 struct SyncOptions {
   bool dry_run = false;
   bool init = false;
+  // --shallow: the reference's switch from a checksum to size+mtime on
+  // rclone mirrors. A native mirror reads every copy back, so there is no
+  // comparison to switch off and the push refuses it.
+  bool shallow = false;
   std::size_t batch_files = 1024;
   std::int64_t batch_bytes = 256LL << 20;
   // Paths staged or renamed into place at once: one waits for the device
