@@ -28,7 +28,6 @@ class Store {
   static Store open(const std::filesystem::path& path, const StoreOptions& opts = {});
   ~Store();
   Store(Store&&) noexcept = default;
-  Store& operator=(Store&&) noexcept = default;
   Db& db() { return db_; }
   std::int64_t self_node_id() const { return self_node_id_; }
   const std::string& self_node_name() const { return self_node_name_; }
