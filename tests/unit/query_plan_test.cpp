@@ -48,7 +48,7 @@ Trace read_trace(const fs::path& file) {
 // tenth of them duplicates, put through every command.
 class Workload {
  public:
-  explicit Workload(int files) : files_(files) {
+  explicit Workload(int files) {
     for (int i = 0; i < files; ++i) {
       auto rel = "g" + std::to_string(i / 200) + "/f" + std::to_string(i / 20) + "/n" + std::to_string(i) + ".txt";
       sb.put(rel, i % 10 == 9 ? "duplicate " + std::to_string(i / 100) : "content of file " + std::to_string(i));
@@ -112,7 +112,6 @@ class Workload {
     EXPECT_FALSE(t.empty()) << label << " ran no statement, or the trace was not written";
     return t;
   }
-  int files_;
   int n_ = 0;
 };
 
