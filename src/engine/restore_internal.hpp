@@ -82,7 +82,8 @@ Fd open_existing_dir(int base, const std::string& folder);
 // True when `name` in `parent` is a regular file with exactly the expected bytes.
 bool already_correct(int parent, const std::string& name, const RestoreItem& it, CopyBuffer& buf);
 // Streams the item's copy into `tmp` (created exclusively in `parent`) while
-// hashing, checks size and hash, sets the mtime and fsyncs. On any failure
+// hashing, checks size and hash and sets the mtime; making it durable is
+// the caller's (a batch at a time, restore_run.cpp). On any failure
 // the temp file is removed, so bad or partial bytes never stay behind.
 // Returns the number of bytes written.
 std::int64_t fetch_verified(dest::Transport& t, int parent, const std::string& tmp, const RestoreItem& it,

@@ -1,7 +1,8 @@
 // The one write path of `restore`: bytes are streamed from the destination
-// into a temp file beside the target while hashed, checked, flushed and
-// only then renamed onto the target name without replacing anything, so a
-// target name never holds a partial or unverified file. The temp files a
+// into a temp file beside the target while hashed and checked; the driver
+// (restore_run.cpp) flushes a batch of temps and only then renames each
+// onto its target name without replacing anything, so a target name never
+// holds a partial, unverified or unflushed file. The temp files a
 // killed restore left behind are removed here too, once provably its own.
 #include <dirent.h>
 #include <fcntl.h>
@@ -113,9 +114,9 @@ void check_expected(const RestoreItem& it, const Streamed& s) {
                                             "(`squirrel verify` checks a destination)");
 }
 
-void flush_file(int fd, std::int64_t mtime_ns) {
+void set_mtime(int fd, std::int64_t mtime_ns) {
   struct timespec times[2] = {{0, UTIME_OMIT}, {mtime_ns / 1000000000LL, mtime_ns % 1000000000LL}};
-  if (::futimens(fd, times) != 0 || ::fsync(fd) != 0) fail_errno("cannot flush the restored file", errno);
+  if (::futimens(fd, times) != 0) fail_errno("cannot set the restored file's modification time", errno);
 }
 
 }  // namespace
@@ -169,7 +170,7 @@ std::int64_t fetch_verified(dest::Transport& t, int parent, const std::string& t
     auto in = t.get(it.source);
     auto streamed = stream_into(*in, out.get(), direct, buf);
     check_expected(it, streamed);
-    flush_file(out.get(), it.mtime_ns);
+    set_mtime(out.get(), it.mtime_ns);
     return streamed.bytes;
   } catch (...) {
     ::unlinkat(parent, tmp.c_str(), 0);
