@@ -334,12 +334,14 @@ std::vector<RestoreItem> indexed_items(store::Db& db, std::int64_t volume_id, co
 
 // Inside the gate, what a killed offload left is settled first: the rows it
 // unlinked become offloaded, so they are restored and revived like any other.
-void settle_offloads(store::Db& db, ResolvedVolume& vol, RestoreReport& rep, const RestoreOptions& opts,
-                     std::vector<RestoreItem>& items) {
+// Then the items are read again: what was read before the gate is what the
+// run that held it last left, not what this run will find.
+std::vector<RestoreItem> items_inside_gate(store::Db& db, ResolvedVolume& vol, RestoreReport& rep,
+                                           const RestoreOptions& opts) {
   try {
     auto settled = settle_interrupted_offloads(db, vol.root.get(), vol.row->id);
     rep.settled_offloaded = settled.offloaded;
-    if (settled.offloaded + settled.kept > 0) items = indexed_items(db, vol.row->id, rep, opts);
+    return indexed_items(db, vol.row->id, rep, opts);
   } catch (const std::exception& e) {
     store::finish_run(db, rep.run_id, {store::RunStatus::failed, e.what(), 0, 0});
     throw;
@@ -365,7 +367,7 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
   auto t = open_source(opts, d.root);
   preflight([&] { require_marker(*t, volume, d.root); });
   rep.run_id = begin_restore(db, vol.row->id, rep.from);
-  settle_offloads(db, vol, rep, opts, items);
+  items = items_inside_gate(db, vol, rep, opts);
   rep.selected = static_cast<std::int64_t>(items.size());
   auto open_target = [&] { return opts.to.empty() ? Fd(::dup(vol.root.get())) : create_target_root(opts.to); };
   execute(db, vol.row->id, *t, open_target, items, opts, rep, listener, opts.to.empty());
