@@ -1,7 +1,8 @@
 #pragma once
 // Restore from a local mirror, present AND offloaded files. Every file is
 // streamed from the destination while hashed into a temporary file beside
-// its target, flushed, and renamed into place without replacing anything;
+// its target; a batch of them is flushed, then each is renamed into place
+// without replacing anything;
 // bytes that fail the hash never reach the path. With --in-place a file in
 // the way moves to .squirrel-restore-history/run-<id>/ first.
 // Without an index for the volume (a fresh machine) the mirror is walked
@@ -31,6 +32,10 @@ struct RestoreOptions {
   bool in_place = false;
   std::size_t files_in_flight = 0;        // 0: automatic (a few, to overlap reading, hashing and flushing)
   sync::TransportFactory transport;       // default: the local transport; tests inject faults here
+  // Makes every file written so far on the file system of the open
+  // directory durable; 0 or an errno. Default: syncfs. Tests observe and
+  // fail the flush here.
+  std::function<int(int dir)> flush_filesystem;
 };
 
 struct RestoreEvent {

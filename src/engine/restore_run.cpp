@@ -282,8 +282,10 @@ void Restorer::note_device(int dir) {
 // One syncfs per file system flushes every staged temp's bytes and inode;
 // 0 when all are durable, else the errno of the first failure.
 int Restorer::make_durable() {
-  for (const auto& [dev, fd] : devices_)
-    if (::syncfs(fd.get()) != 0) return errno;
+  for (const auto& [dev, fd] : devices_) {
+    int err = tg_.opts.flush_filesystem ? tg_.opts.flush_filesystem(fd.get()) : (::syncfs(fd.get()) == 0 ? 0 : errno);
+    if (err != 0) return err;
+  }
   return 0;
 }
 

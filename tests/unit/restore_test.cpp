@@ -245,6 +245,82 @@ TEST_F(Restore, CleanRestoreIsByteIdentical) {
   EXPECT_EQ(mtime_ns(out() / "big.bin"), mtime_ns(sb.src() / "big.bin"));
 }
 
+// ---- durability: a batch is flushed before any of its files gets its name ------------
+
+// What is under the target when the file system is flushed: original names
+// and restore temps.
+struct AtFlush {
+  std::size_t named = 0, temps = 0;
+};
+
+AtFlush look_at(const fs::path& root, const std::map<std::string, std::string>& originals) {
+  AtFlush a;
+  for (const auto& [rel, node] : tree_of(root)) {
+    if (node.type != 'f') continue;
+    if (originals.count(rel)) a.named += 1;
+    else if (fs::path(rel).filename().string().starts_with(".squirrel-restore-")) a.temps += 1;
+  }
+  return a;
+}
+
+TEST_F(Restore, NoFileGetsItsNameBeforeItsBatchIsFlushed) {
+  std::vector<AtFlush> seen;
+  RestoreOptions o;
+  o.flush_filesystem = [&](int dir) {
+    seen.push_back(look_at(out(), originals));
+    return ::syncfs(dir) == 0 ? 0 : errno;
+  };
+  auto rep = restore(o);
+  EXPECT_EQ(rep.status, RunStatus::success);
+  ASSERT_EQ(seen.size(), 1u) << "four files are one batch on one file system";
+  EXPECT_EQ(seen[0].named, 0u);
+  EXPECT_EQ(seen[0].temps, originals.size()) << "every file waits, verified, under its temp name";
+  EXPECT_EQ(not_absent_or_identical(out()), std::vector<std::string>{});
+  EXPECT_EQ(files_of(tree_of(out())).size(), originals.size());
+}
+
+TEST_F(Restore, AFailedFlushGivesNoFileItsNameAndLeavesNoTemp) {
+  RestoreOptions o;
+  o.flush_filesystem = [](int) { return EIO; };
+  auto rep = restore(o);
+  EXPECT_NE(rep.status, RunStatus::success);
+  EXPECT_EQ(rep.restored, 0);
+  EXPECT_EQ(rep.failed, static_cast<std::int64_t>(originals.size()));
+  EXPECT_TRUE(files_of(tree_of(out())).empty()) << "neither a name nor a temp stays";
+  auto flush_errors = std::count_if(events.begin(), events.end(), [](const engine::RestoreEvent& e) {
+    return e.type == engine::RestoreEvent::Type::file_error && e.message.find("cannot flush") != std::string::npos;
+  });
+  EXPECT_EQ(flush_errors, static_cast<long>(originals.size()));
+  // The next restore, with a working flush, brings everything back.
+  EXPECT_EQ(restore().restored, static_cast<std::int64_t>(originals.size()));
+  EXPECT_EQ(not_absent_or_identical(out()), std::vector<std::string>{});
+}
+
+// More files than one batch holds: at each flush, everything the previous
+// batch staged has its name and nothing else does.
+TEST_F(Restore, EachBatchIsNamedOnlyAfterItsOwnFlush) {
+  for (int i = 0; i < 2100; ++i) put("many/f" + std::to_string(i), "file " + std::to_string(i));
+  ASSERT_EQ(sb.index().status, RunStatus::success);
+  ASSERT_EQ(sb.sync().status, RunStatus::success);
+  std::vector<AtFlush> seen;
+  RestoreOptions o;
+  o.flush_filesystem = [&](int dir) {
+    seen.push_back(look_at(out(), originals));
+    return ::syncfs(dir) == 0 ? 0 : errno;
+  };
+  auto rep = restore(o);
+  EXPECT_EQ(rep.status, RunStatus::success);
+  ASSERT_GE(seen.size(), 2u);
+  std::size_t staged = 0;
+  for (std::size_t k = 0; k < seen.size(); ++k) {
+    EXPECT_EQ(seen[k].named, staged) << "flush " << k;
+    EXPECT_GT(seen[k].temps, 0u) << "flush " << k;
+    staged += seen[k].temps;
+  }
+  EXPECT_EQ(staged, originals.size());
+  EXPECT_EQ(not_absent_or_identical(out()), std::vector<std::string>{});
+}
+
 // ---- a copy found under another path ---------------------------------------------
 
 // Content is the entity: offload accepts a verified copy of a file's bytes
