@@ -162,6 +162,12 @@ nlohmann::json target_json(const engine::TargetStatus& t, std::int64_t now) {
           {"warnings", t.warnings}};
 }
 
+nlohmann::json drift_json(const std::optional<engine::TreeDrift>& d) {
+  if (!d) return nullptr;
+  return {{"examined", d->examined}, {"changed", d->changed}, {"first", escape_for_display(d->first)},
+          {"complete", d->complete}};
+}
+
 nlohmann::json volume_json(const engine::VolumeStatus& v, std::int64_t now) {
   auto targets = nlohmann::json::array();
   for (const auto& t : v.targets) targets.push_back(target_json(t, now));
@@ -176,6 +182,7 @@ nlohmann::json volume_json(const engine::VolumeStatus& v, std::int64_t now) {
                        {"present_bytes", o.present_bytes}, {"ready_files", o.ready_files},
                        {"ready_bytes", o.ready_bytes}}},
           {"unprotected", v.unprotected},
+          {"drift", drift_json(v.drift)},
           {"reasons", v.reasons}};
 }
 

@@ -17,6 +17,7 @@
 #include "engine/volume.hpp"
 #include "store/volumes.hpp"
 #include "store/files.hpp"
+#include "store/remote_paths.hpp"
 
 namespace sq::engine {
 
@@ -236,6 +237,7 @@ struct VolumeFacts {
   std::int64_t present_files = 0;
   const std::vector<store::Alarm>& alarms;
   std::int64_t now = 0;
+  const config::Config* config = nullptr;  // the whole config: destinations by name
 };
 
 const store::Alarm* alarm_on(const std::vector<store::Alarm>& alarms, const std::string& target) {
@@ -291,6 +293,15 @@ Light light_of(SyncState s) {
   return Light::red;
 }
 
+// Whether a local destination already holds this volume (its marker is
+// there): a first sync to it needs no --init. Other kinds are not looked at.
+bool holds_volume(const VolumeFacts& v, const std::string& target) {
+  const auto* d = v.config ? v.config->destination(target) : nullptr;
+  if (!d || d->type != "local") return true;
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(d->root) / v.cfg.name / kMarkerName, ec);
+}
+
 std::string sync_reason(const VolumeFacts& v, const TargetStatus& t) {
   const std::string& vol = v.cfg.name;
   auto run = [&] { return t.last_sync ? fmt::format("run {}", t.last_sync->id) : std::string(); };
@@ -305,7 +316,8 @@ std::string sync_reason(const VolumeFacts& v, const TargetStatus& t) {
     case SyncState::failed: return fmt::format("the last sync to {} ({}) failed{}", t.name, run(), err());
     case SyncState::partial: return fmt::format("the last sync to {} ({}) was partial{}", t.name, run(), err());
     case SyncState::never_synced:
-      return fmt::format("never synced to {} — run `squirrel sync {} --to {}`", t.name, vol, t.name);
+      return fmt::format("never synced to {} — run `squirrel sync {} --to {}{}`", t.name, vol, t.name,
+                         holds_volume(v, t.name) ? "" : " --init");
     case SyncState::stalled:
     case SyncState::late:
       return fmt::format("the last sync to {} was {} ago, sync_every is {} — run `squirrel sync {} --to {}`", t.name,
@@ -350,7 +362,7 @@ void judge_durability(const VolumeFacts& v, TargetStatus& t) {
   if (t.evidence.components == 0) {
     if (t.role == TargetRole::both)
       raise(Light::red, fmt::format("offload requires {}, which holds no evidence for {} yet — run `squirrel sync {} "
-                                    "--to {}`", t.name, vol, vol, t.name));
+                                    "--to {}{}`", t.name, vol, vol, t.name, holds_volume(v, t.name) ? "" : " --init"));
     else if (t.role == TargetRole::offload)
       raise(Light::red, fmt::format("offload requires {}, which holds no evidence for {} yet — add it to the sync_to "
                                     "of {} and run `squirrel sync {} --to {}`", t.name, vol, vol, vol, t.name));
@@ -504,18 +516,53 @@ bool judge_path(const store::VolumeRow& row, const config::Volume& vc, VolumeSta
   return false;
 }
 
+// A copy verify found gone stays a finding after its alarm is acknowledged:
+// only a sync that writes it again (and a verify that proves it) ends it.
+void judge_lost_copies(const VolumeFacts& v, TargetStatus& t) {
+  if (!v.volume_id || t.kind != TargetKind::destination) return;
+  auto lost = store::count_lost_copies(*v.db, *v.volume_id, t.name);
+  if (lost == 0) return;
+  t.light = std::max(t.light, Light::amber);
+  t.reasons.push_back(fmt::format("{} file(s) lost their copy at {} — run `squirrel sync {}`, then `squirrel verify {}`",
+                                  lost, t.name, v.cfg.name, t.name));
+}
+
+// The volume as every command finds it before it acts: its folder there,
+// its marker naming it and this database. Returns the open root; an invalid
+// Fd, with the reason recorded, when anything disagrees.
+Fd on_disk(const config::Config& cfg, store::Db& db, const config::Volume& vc, VolumeStatus& s) {
+  try {
+    return std::move(resolve_volume(cfg, db, vc.name, ResolveMode::existing).root);
+  } catch (const Error& e) {
+    s.reasons.push_back(e.what());
+    return Fd();
+  }
+}
+
+void judge_drift(const VolumeFacts& v, int root, VolumeStatus& s) {
+  s.drift = tree_drift(*v.db, *v.volume_id, root, kDriftBudget);
+  if (s.drift->changed == 0) return;
+  s.light = std::max(s.light, Light::amber);
+  s.reasons.push_back(fmt::format("{}{} file(s) added, removed or changed since the last index (first: {}) — run "
+                                  "`squirrel index {}`",
+                                  s.drift->complete ? "" : "at least ", s.drift->changed,
+                                  escape_for_display(s.drift->first), v.cfg.name));
+}
+
 VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, store::Store* st,
                            const std::vector<store::Alarm>& alarms, std::int64_t now) {
   VolumeStatus s;
   s.name = vc.name;
   s.path = vc.path.string();
-  VolumeFacts v{vc, probe_fs(vc.path), st ? &st->db() : nullptr, std::nullopt, {}, 0, alarms, now};
+  VolumeFacts v{vc, probe_fs(vc.path), st ? &st->db() : nullptr, std::nullopt, {}, 0, alarms, now, &cfg};
   std::vector<PresentFile> files;
   bool path_agrees = true;
+  Fd root;
   if (v.db) {
     if (auto row = store::find_volume(*v.db, vc.name)) {
       v.volume_id = row->id;
       path_agrees = judge_path(*row, vc, s);
+      if (path_agrees) root = on_disk(cfg, *v.db, vc, s);
     }
   }
   if (v.volume_id) {
@@ -529,6 +576,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
   }
   s.light = Light::green;
   judge_index(v, s);
+  if (root && s.indexed) judge_drift(v, root.get(), s);
   judge_unprotected(vc, s);
   auto targets = targets_of(vc);
   if (targets.empty()) {
@@ -537,6 +585,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
   }
   for (const auto& [name, role] : targets) {
     s.targets.push_back(target_status(cfg, v, name, role));
+    judge_lost_copies(v, s.targets.back());
     s.light = std::max(s.light, s.targets.back().light);
   }
   s.offload = readiness(v, files);
@@ -544,7 +593,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
     return t.role != TargetRole::sync && !t.volatile_fs.empty();
   });
   if (volatile_required) s.offload.ready_files = s.offload.ready_bytes = 0;
-  if (!path_agrees) {
+  if (!path_agrees || (v.volume_id && !root)) {
     s.light = Light::red;
     s.offload.ready_files = s.offload.ready_bytes = 0;
   }

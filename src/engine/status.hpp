@@ -23,6 +23,9 @@
 //     an offload_requires target without any evidence                    red
 //     evidence does not cover every present file (not durable)           amber
 //     evidence older than offload_max_evidence_age, or of unknown age    amber
+//   lost copies: present files whose copy a verify found gone or changed
+//     and no sync has written again (acknowledging the alarm does not
+//     end this)                                                          amber
 //   disk (local destinations):
 //     on a volatile filesystem (tmpfs …): durable is "no" and, whatever
 //     the evidence says, it counts for nothing        red if offload_requires
@@ -35,6 +38,11 @@
 //     an interrupted offload left intents the next gated run will settle amber
 //     no targets at all (nothing copies it)                              amber
 //     entries under names squirrel reserves (never copied: unprotected)  amber
+//     its folder is gone, or its marker is missing or names another
+//       volume or database (the check every command makes first)        red
+//     files added, gone or changed (size, mtime) since the last index,
+//       found by comparing up to kDriftBudget entries, the most recently
+//       changed folders first; past the budget only the 7-day rule speaks amber
 //   and nothing is ready to offload while a required target is volatile.
 // Report: the maximum of its volumes; without a volume filter, any latched
 //     alarm (even on a destination no volume uses) is red.
@@ -96,6 +104,13 @@ struct TargetStatus {
   std::vector<std::string> warnings;  // worth knowing, not changing the light (same disk as the volume)
 };
 
+// What a bounded comparison of the tree with the index found (status_drift.cpp).
+struct TreeDrift {
+  std::int64_t examined = 0;  // entries and rows compared
+  std::int64_t changed = 0;   // files added, gone, or of another size or mtime
+  std::string first;          // the first changed path
+  bool complete = false;      // every folder was compared within the budget
+};
 struct OffloadReadiness {
   bool has_policy = false;            // offload_requires is set
   std::int64_t present_files = 0, present_bytes = 0;
@@ -112,6 +127,7 @@ struct VolumeStatus {
   // last completed index reported, plus rows an older index still records
   // as present under such a name.
   std::int64_t unprotected = 0;
+  std::optional<TreeDrift> drift;         // empty: the tree could not be compared
   Light light = Light::neutral;
   std::vector<std::string> reasons;       // volume-level reasons (index, no targets)
 };
@@ -130,6 +146,11 @@ StatusReport build_status(const config::Config& cfg, store::Store* st, const std
                           std::int64_t now_ns);
 
 // ---- reusable pieces ----------------------------------------------------
+
+// Compares the tree under `root` with the volume's rows by size and mtime,
+// the folders most recently changed first, until `budget` entries.
+TreeDrift tree_drift(store::Db& db, std::int64_t volume_id, int root, std::int64_t budget);
+inline constexpr std::int64_t kDriftBudget = 4096;
 
 // A present file as the offload gate sees it, plus its size.
 struct PresentFile {

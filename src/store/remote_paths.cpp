@@ -132,4 +132,16 @@ void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64
   tx.commit();
 }
 
+std::int64_t count_lost_copies(Db& db, std::int64_t volume_id, const std::string& destination) {
+  return db
+      .query_i64(
+          "SELECT count(*) FROM remote_paths r JOIN files f ON f.folder_id = r.folder_id AND f.name = r.name AND "
+          "f.content_id = r.content_id JOIN folders d ON d.id = r.folder_id WHERE r.destination = ? AND "
+          "d.volume_id = ? AND r.state = 'lost' AND f.status = 'present' AND NOT EXISTS (SELECT 1 FROM remote_paths l "
+          "WHERE l.destination = r.destination AND l.folder_id = r.folder_id AND l.name = r.name AND "
+          "l.state = 'live' AND l.content_id = r.content_id)",
+          {Value{destination}, Value{volume_id}})
+      .value_or(0);
+}
+
 }  // namespace sq::store

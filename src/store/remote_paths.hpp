@@ -49,6 +49,9 @@ void transition(Db& db, const std::vector<std::int64_t>& ids, const std::string&
                 std::optional<std::int64_t> displaced_run = std::nullopt);
 // Marks rows lost from whatever non-lost state they are in.
 void mark_lost(Db& db, const std::vector<std::int64_t>& ids);
+// Present files of the volume whose copy at `destination` a verify found
+// lost and no live copy of the same content has replaced yet.
+std::int64_t count_lost_copies(Db& db, std::int64_t volume_id, const std::string& destination);
 // Re-stamps a verified read-back on a live or displaced row; a read never
 // replaces a recorded checksum.
 void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns);

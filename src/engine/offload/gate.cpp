@@ -88,7 +88,9 @@ std::optional<GateRefusal> OffloadGate::judge_target(const std::string& name, co
   const auto& c = it->second;
   if (c.origin_run_id < f.origin_run)
     return GateRefusal{name, GateCause::evidence_behind,
-                       fmt::format("have run {} of {}, need {}", c.origin_run_id, c.origin_node_name, f.origin_run)};
+                       fmt::format("its evidence reaches run {} of {} (the node that indexed the file), the "
+                                   "file needs run {}",
+                                   c.origin_run_id, c.origin_node_name, f.origin_run)};
   if (max_age_ns_ && (!c.verified_at_ns || *c.verified_at_ns < now_ns_ - *max_age_ns_))
     return GateRefusal{name, GateCause::evidence_stale,
                        c.verified_at_ns ? fmt::format("last verified {} ago, limit {}",

@@ -149,14 +149,7 @@ namespace {
 // path still waits for a lost copy to be rewritten. Copies on a memory
 // filesystem are there now but not after a reboot: presence+size at most.
 bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest, bool durable_fs) {
-  auto pending = db.query_i64(
-      "SELECT count(*) FROM remote_paths r JOIN files f ON f.folder_id = r.folder_id AND f.name = r.name AND "
-      "f.content_id = r.content_id JOIN folders d ON d.id = r.folder_id WHERE r.destination = ? AND d.volume_id = ? "
-      "AND r.state = 'lost' AND f.status = 'present' AND NOT EXISTS (SELECT 1 FROM remote_paths l WHERE "
-      "l.destination = r.destination AND l.folder_id = r.folder_id AND l.name = r.name AND l.state = 'live' AND "
-      "l.content_id = r.content_id)",
-      {store::Value{dest}, store::Value{volume_id}});
-  if (pending.value_or(0) > 0) return false;
+  if (store::count_lost_copies(db, volume_id, dest) > 0) return false;
   for (const auto& c : store::vector_of(db, volume_id, dest)) {
     if (c.source_node_id) continue;
     store::upsert_vector_in_tx(db, {volume_id, dest, c.origin_node_id, c.origin_run_id,
