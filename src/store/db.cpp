@@ -55,15 +55,20 @@ namespace {
 //   allocation; nothing here reads them.
 // - A statement that may abort half-way (every UPDATE of a table with an
 //   immutability trigger) keeps the old pages it changes in a statement
-//   journal. Past 64 KiB (four 16 KiB pages) SQLite moves that journal to a
-//   temporary file for the rest of the transaction: a sync of 100k files
-//   wrote 3.5 GB to /var/tmp that way. 4 MiB keeps ordinary statements in
-//   memory and still bounds a rare statement that rewrites a whole table.
+//   journal. With 16 KiB pages SQLite's default spill threshold (64 KiB)
+//   moves it to a file in /var/tmp after four pages, for the rest of the
+//   transaction: a sync of 100k files wrote 3.5 GB there. A larger threshold
+//   (256 KiB – 4 MiB tried) is worse: SQLite 3.40 fails a statement whose
+//   journal outgrows it with "database or disk is full", with no error from
+//   the file system (a re-index of 100k files did;
+//   StoreScale.AWholeVolumeUpdateOfManyRowsSucceeds). So statement journals
+//   stay in memory (-1): a journal holds only pages one statement changed,
+//   which the WAL receives anyway.
 void configure_sqlite_once() {
   static std::once_flag once;
   std::call_once(once, [] {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20);
+    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, -1);
   });
 }
 
