@@ -61,6 +61,7 @@ void add_db_command(CLI::App& app, Context& ctx);
 void add_index_command(CLI::App& app, Context& ctx);
 void add_sync_command(CLI::App& app, Context& ctx);
 void add_backup_command(CLI::App& app, Context& ctx);
+void add_init_command(CLI::App& app, Context& ctx);
 void add_verify_command(CLI::App& app, Context& ctx);
 void add_offload_command(CLI::App& app, Context& ctx);
 void add_restore_command(CLI::App& app, Context& ctx);
