@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "store/files.hpp"
+#include "store/remote_paths.hpp"
 #include "store/volumes.hpp"
 
 namespace sq::cli {
@@ -54,6 +55,15 @@ void print_detail(const store::FileRow& r) {
                     rfc3339_utc(r.indexed_at_ns)));
 }
 
+// Where a version's copies are: "usb (live), usb (history run 10)".
+std::string copies_text(const std::vector<store::VersionCopy>& copies) {
+  std::string out;
+  for (const auto& c : copies)
+    out += (out.empty() ? "" : ", ") + c.destination +
+           (c.live ? " (live)" : fmt::format(" (history run {})", c.displaced_run));
+  return out.empty() ? "none" : out;
+}
+
 // Finds the indexed volume whose root holds `abs`, longest root first.
 std::optional<std::pair<store::VolumeRow, std::string>> locate(store::Db& db, const std::filesystem::path& abs) {
   std::optional<std::pair<store::VolumeRow, std::string>> best;
@@ -78,11 +88,17 @@ void by_path(Context& ctx, store::Db& db, const QueryFlags& f) {
     throw Error(ErrorKind::not_found, fmt::format("no row for path {} (not under any indexed volume, or never indexed)",
                                                   escape_for_display(abs.string())));
   auto history = f.history ? store::history_by_path(db, hit->first.id, hit->second) : std::vector<store::FileRow>{};
+  auto copies = [&](const store::FileRow& h) { return store::copies_of_version(db, h.volume_id, h.path, h.content_id); };
   if (f.json) {
     auto j = row_json(*row);
     if (f.history) {
       j["history"] = nlohmann::json::array();
       for (const auto& h : history) j["history"].push_back(row_json(h));
+      for (auto& h : j["history"]) h["copies"] = nlohmann::json::array();
+      for (std::size_t i = 0; i < history.size(); ++i)
+        for (const auto& c : copies(history[i]))
+          j["history"][i]["copies"].push_back({{"destination", c.destination}, {"live", c.live},
+                                               {"history_run", c.live ? nlohmann::json() : nlohmann::json(c.displaced_run)}});
     }
     return print_json(j);
   }
@@ -91,8 +107,8 @@ void by_path(Context& ctx, store::Db& db, const QueryFlags& f) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& h : history)
     rows.push_back({std::to_string(h.first_seen_run), std::to_string(h.last_seen_run), h.status, to_hex(h.hash),
-                    std::to_string(h.size)});
-  print("\nhistory:\n" + render_table({"FIRST_RUN", "LAST_RUN", "STATUS", "BLAKE3", "SIZE"}, rows));
+                    std::to_string(h.size), copies_text(copies(h))});
+  print("\nhistory:\n" + render_table({"FIRST_RUN", "LAST_RUN", "STATUS", "BLAKE3", "SIZE", "COPIES"}, rows));
   (void)ctx;
 }
 

@@ -16,7 +16,7 @@ namespace sq::cli {
 namespace {
 
 struct RestoreFlags {
-  std::string volume, from, to;
+  std::string volume, from, to, at;
   std::vector<std::string> paths;
   bool shallow = false, dry_run = false, in_place = false, missing = false, progress = false, json = false;
 };
@@ -96,7 +96,10 @@ void run(Context& ctx, const RestoreFlags& f) {
     std::fprintf(stderr, "%s: %s: %s\n", e.type == T::file_error ? "error" : "warning",
                  escape_for_display(e.path).c_str(), e.message.c_str());
   };
-  auto r = engine::run_restore(ctx.config(), ctx.store(), f.volume, opts, listener);
+  const auto& cfg = ctx.config();
+  auto& st = ctx.store();
+  if (!f.at.empty()) opts.at_run = engine::resolve_at_run(st.db(), f.at);
+  auto r = engine::run_restore(cfg, st, f.volume, opts, listener);
   progress.clear();
   note_leftovers(r);
   warn_without_index(r);
@@ -121,6 +124,7 @@ void add_restore_command(CLI::App& app, Context& ctx) {
   cmd->add_flag("--shallow", f->shallow,
                 "Skip the checksum comparison (rclone mirrors only; every other source is re-hashed anyway)");
   cmd->add_flag("--dry-run", f->dry_run, "Show what would be restored; write nothing");
+  cmd->add_option("--at", f->at, "Files as they were when this run began (a run id, or an RFC 3339 time)");
   cmd->add_flag("--missing", f->missing, "Restore every file the index calls missing (deleted by mistake)");
   cmd->add_flag("--in-place", f->in_place, "Replace files in the way, moving them to .squirrel-restore-history first");
   cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");

@@ -28,20 +28,32 @@ using restore_detail::RestoreItem;
 
 namespace {
 
+// Which rows are the files to restore: the current ones (present,
+// offloaded, and missing for --missing), or with --at each path's version
+// that was there when that run began — recorded by then, and not yet
+// superseded or deleted (the run that superseded or deleted it came
+// later). MAX(first_seen_run_id) makes SQLite take the newest such row of
+// a path.
+std::string rows_wanted(const std::optional<std::int64_t>& at_run) {
+  if (!at_run) return "f.status IN ('present','offloaded','missing')";
+  return "f.first_seen_run_id <= ?3 AND (f.status IN ('present','offloaded') OR f.status_changed_run_id > ?3)";
+}
+
 std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const std::string& dest,
-                                    const std::string& volume) {
+                                    const std::string& volume, const std::optional<std::int64_t>& at_run) {
   std::string sql = fmt::format(
-      "SELECT d.path, f.name, f.content_id, c.blake3, c.size_bytes, f.mtime_ns, f.status, l.id, h.displaced_run_id "
-      "FROM files f JOIN folders d ON d.id = f.folder_id JOIN contents c ON c.id = f.content_id "
+      "SELECT d.path, f.name, f.content_id, c.blake3, c.size_bytes, f.mtime_ns, f.status, l.id, h.displaced_run_id, "
+      "MAX(f.first_seen_run_id) FROM files f JOIN folders d ON d.id = f.folder_id JOIN contents c ON c.id = "
+      "f.content_id "
       "LEFT JOIN remote_paths l ON l.destination = ?2 AND l.folder_id = f.folder_id AND l.name = f.name AND "
       "l.content_id = f.content_id AND l.state = 'live' "
       "LEFT JOIN remote_paths h ON l.id IS NULL AND h.destination = ?2 AND h.folder_id = f.folder_id AND h.name = "
       "f.name AND h.content_id = f.content_id AND h.state = 'displaced' "
-      "WHERE d.volume_id = ?1 AND f.status IN ('present','offloaded','missing') AND {} GROUP BY f.folder_id, f.name "
-      "ORDER BY d.path, f.name",
-      store::kOutsideReserved);
+      "WHERE d.volume_id = ?1 AND {} AND {} GROUP BY f.folder_id, f.name ORDER BY d.path, f.name",
+      rows_wanted(at_run), store::kOutsideReserved);
   store::Stmt st(db, sql);
   st.bind(1, volume_id).bind(2, dest);
+  if (at_run) st.bind(3, *at_run);
   std::vector<RestoreItem> out;
   while (st.step()) {
     RestoreItem it;
@@ -50,8 +62,11 @@ std::vector<RestoreItem> load_items(store::Db& db, std::int64_t volume_id, const
     it.hash = st.digest(3);
     it.size = st.i64(4);
     it.mtime_ns = st.i64(5);
-    it.revive = st.text(6) != "present";
-    it.missing = st.text(6) == "missing";
+    auto status = st.text(6);
+    // Only a current row comes back to present; an older version restored
+    // over today's file is a change the next index records.
+    it.revive = status == "offloaded" || status == "missing";
+    it.missing = !at_run && status == "missing";
     if (!st.is_null(7)) it.source = volume + "/" + it.path;
     else if (!st.is_null(8)) it.source = fmt::format("{}/.squirrel-history/run-{}/{}", volume, st.i64(8), it.path);
     out.push_back(std::move(it));
@@ -326,7 +341,7 @@ RestoreReport start_report(const config::Config& cfg, const std::string& volume,
 
 std::vector<RestoreItem> indexed_items(store::Db& db, std::int64_t volume_id, const RestoreReport& rep,
                                        const RestoreOptions& opts) {
-  auto items = load_items(db, volume_id, rep.from, rep.volume);
+  auto items = load_items(db, volume_id, rep.from, rep.volume, opts.at_run);
   select_items(items, opts);
   find_other_copies(db, volume_id, rep.from, items);
   return items;
@@ -435,6 +450,21 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
 
 }  // namespace
 
+std::int64_t resolve_at_run(store::Db& db, const std::string& text) {
+  const std::string usage = "— --at takes a run id (see `squirrel runs`) or an RFC 3339 time such as "
+                            "2026-11-30T18:00:00Z";
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    auto id = text.size() < 19 ? std::stoll(text) : -1;
+    if (id > 0 && db.query_i64("SELECT id FROM runs WHERE id = ?", {store::Value{id}})) return id;
+    throw Error(ErrorKind::usage, fmt::format("there is no run {} {}", escape_for_display(text), usage));
+  }
+  auto ns = parse_rfc3339_ns(text);
+  if (!ns) throw Error(ErrorKind::usage, fmt::format("\"{}\" is neither a run id nor a time {}", escape_for_display(text), usage));
+  auto id = db.query_i64("SELECT MAX(id) FROM runs WHERE started_at_ns <= ?", {store::Value{*ns}});
+  if (!id) throw Error(ErrorKind::usage, fmt::format("no run began by {} — the index knows nothing that old", text));
+  return *id;
+}
+
 RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std::string& volume,
                           const RestoreOptions& opts, const RestoreListener& listener) {
   auto& db = st.db();
@@ -444,7 +474,14 @@ RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std
   RestoreOptions o = opts;
   o.selectors = clean_selectors(opts.selectors);
   auto row = store::find_volume(db, volume);
+  if (o.at_run && o.missing)
+    throw Error(ErrorKind::usage, "--at and --missing cannot be combined — --at already brings back the files "
+                                  "deleted since");
   if (row && store::volume_has_files(db, row->id)) return restore_indexed(cfg, db, volume, o, listener);
+  if (o.at_run)
+    throw Error(ErrorKind::usage, fmt::format("--at needs the index of \"{}\" (it has none here) — restore the "
+                                              "latest files without --at",
+                                              volume));
   if (o.missing)
     throw Error(ErrorKind::usage, fmt::format("--missing needs the index of \"{}\" (it has none here) — restore the "
                                               "whole volume instead",

@@ -26,6 +26,10 @@ struct RestoreOptions {
   // or with `missing`. A selector that matches no file is an error.
   std::vector<std::string> selectors;
   bool missing = false;                // only (and every) file the index calls missing
+  // --at: every file as it was when this run began (each path's version
+  // that the index recorded then, from its live or history copy), instead
+  // of the current files. Files deleted since come back too.
+  std::optional<std::int64_t> at_run;
   std::string from;                    // destination; empty: the volume's first local mirror
   std::string to;                      // empty: the volume root
   bool dry_run = false;
@@ -68,6 +72,10 @@ struct RestoreReport {
   std::int64_t companions_skipped = 0, others_skipped = 0;
   std::int64_t receipts_read = 0, receipts_unreadable = 0;
 };
+
+// --at: the run a text names — a run id, or an RFC 3339 time (the last run
+// that began by then). Throws Error(usage) naming the fix otherwise.
+std::int64_t resolve_at_run(store::Db& db, const std::string& text);
 
 RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std::string& volume,
                           const RestoreOptions& opts, const RestoreListener& listener = {});

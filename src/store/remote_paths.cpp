@@ -144,4 +144,17 @@ std::int64_t count_lost_copies(Db& db, std::int64_t volume_id, const std::string
       .value_or(0);
 }
 
+std::vector<VersionCopy> copies_of_version(Db& db, std::int64_t volume_id, const std::string& path,
+                                           std::int64_t content_id) {
+  auto [folder, name] = split_path(path);
+  Stmt st(db,
+          "SELECT r.destination, r.state = 'live', COALESCE(r.displaced_run_id, 0) FROM remote_paths r JOIN folders d "
+          "ON d.id = r.folder_id WHERE d.volume_id = ? AND d.path = ? AND r.name = ? AND r.content_id = ? AND "
+          "r.state IN ('live', 'displaced') ORDER BY r.destination, r.state = 'live' DESC, r.displaced_run_id");
+  st.bind(1, volume_id).bind(2, blob_of(folder)).bind(3, blob_of(name)).bind(4, content_id);
+  std::vector<VersionCopy> out;
+  while (st.step()) out.push_back({st.text(0), st.i64(1) != 0, st.i64(2)});
+  return out;
+}
+
 }  // namespace sq::store

@@ -49,6 +49,17 @@ void transition(Db& db, const std::vector<std::int64_t>& ids, const std::string&
                 std::optional<std::int64_t> displaced_run = std::nullopt);
 // Marks rows lost from whatever non-lost state they are in.
 void mark_lost(Db& db, const std::vector<std::int64_t>& ids);
+// A copy of one version of a path at a destination: the live copy, or one
+// an overwrite moved to .squirrel-history/run-<displaced_run>/.
+struct VersionCopy {
+  std::string destination;
+  bool live = false;
+  std::int64_t displaced_run = 0;  // when not live
+};
+// Every recorded copy of `content_id` at `path` of the volume, by destination.
+std::vector<VersionCopy> copies_of_version(Db& db, std::int64_t volume_id, const std::string& path,
+                                           std::int64_t content_id);
+
 // Present files of the volume whose copy at `destination` a verify found
 // lost and no live copy of the same content has replaced yet.
 std::int64_t count_lost_copies(Db& db, std::int64_t volume_id, const std::string& destination);
