@@ -263,14 +263,20 @@ AtFlush look_at(const fs::path& root, const std::map<std::string, std::string>& 
   return a;
 }
 
-TEST_F(Restore, NoFileGetsItsNameBeforeItsBatchIsFlushed) {
-  std::vector<AtFlush> seen;
+// Options whose flush first records what is under `root`, then flushes.
+RestoreOptions looking_at_each_flush(fs::path root, const std::map<std::string, std::string>& originals,
+                                     std::vector<AtFlush>& seen) {
   RestoreOptions o;
-  o.flush_filesystem = [&](int dir) {
-    seen.push_back(look_at(out(), originals));
+  o.flush_filesystem = [root, &originals, &seen](int dir) {
+    seen.push_back(look_at(root, originals));
     return ::syncfs(dir) == 0 ? 0 : errno;
   };
-  auto rep = restore(o);
+  return o;
+}
+
+TEST_F(Restore, NoFileGetsItsNameBeforeItsBatchIsFlushed) {
+  std::vector<AtFlush> seen;
+  auto rep = restore(looking_at_each_flush(out(), originals, seen));
   EXPECT_EQ(rep.status, RunStatus::success);
   ASSERT_EQ(seen.size(), 1u) << "four files are one batch on one file system";
   EXPECT_EQ(seen[0].named, 0u);
@@ -303,12 +309,7 @@ TEST_F(Restore, EachBatchIsNamedOnlyAfterItsOwnFlush) {
   ASSERT_EQ(sb.index().status, RunStatus::success);
   ASSERT_EQ(sb.sync().status, RunStatus::success);
   std::vector<AtFlush> seen;
-  RestoreOptions o;
-  o.flush_filesystem = [&](int dir) {
-    seen.push_back(look_at(out(), originals));
-    return ::syncfs(dir) == 0 ? 0 : errno;
-  };
-  auto rep = restore(o);
+  auto rep = restore(looking_at_each_flush(out(), originals, seen));
   EXPECT_EQ(rep.status, RunStatus::success);
   ASSERT_GE(seen.size(), 2u);
   std::size_t staged = 0;
