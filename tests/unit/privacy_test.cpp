@@ -1,0 +1,173 @@
+// Private by default: the index, its -wal and -shm, its snapshots and `db
+// backup` copies are created 0600 and the directories made for them 0700,
+// whatever the umask; an existing file keeps its mode.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/private_files.hpp"
+#include "loop_util.hpp"
+#include "store/snapshots.hpp"
+#include "store/store.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sq::test::LoopSandbox;
+
+// The usual umask for the length of a test; the squirrel binaries a test
+// starts inherit it.
+class UsualUmask {
+ public:
+  UsualUmask() : saved_(::umask(022)) {}
+  ~UsualUmask() { ::umask(saved_); }
+  UsualUmask(const UsualUmask&) = delete;
+  UsualUmask& operator=(const UsualUmask&) = delete;
+
+ private:
+  mode_t saved_;
+};
+
+// The permission bits, or -1 when the file is not there.
+int mode_of(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return -1;
+  return static_cast<int>(st.st_mode & 07777);
+}
+
+void set_mode(const fs::path& p, mode_t mode) { ASSERT_EQ(::chmod(p.c_str(), mode), 0) << p; }
+
+sq::store::Store open_store_at(const fs::path& db) {
+  sq::store::StoreOptions o;
+  o.node_name = "testnode";
+  return sq::store::Store::open(db, o);
+}
+
+// ---- creation -------------------------------------------------------------------
+
+TEST(Privacy, ANewDatabaseAndItsWalAndShmAreOwnerOnlyUnderUmask022) {
+  UsualUmask usual_umask;
+  sq::test::TempDir dir;
+  auto db = dir / "index.db";
+  auto store = open_store_at(db);  // open: the -wal and -shm exist
+  EXPECT_EQ(mode_of(db), 0600);
+  EXPECT_EQ(mode_of(db.string() + "-wal"), 0600);
+  EXPECT_EQ(mode_of(db.string() + "-shm"), 0600);
+}
+
+TEST(Privacy, AnExistingDatabaseKeepsItsMode) {
+  UsualUmask usual_umask;
+  sq::test::TempDir dir;
+  auto db = dir / "index.db";
+  { open_store_at(db); }
+  set_mode(db, 0644);
+  auto store = open_store_at(db);
+  EXPECT_EQ(mode_of(db), 0644) << "opening must not change a mode the user chose";
+}
+
+TEST(Privacy, ASnapshotIsOwnerOnlyAndTheDirectoriesMadeForItAre0700) {
+  UsualUmask usual_umask;
+  sq::test::TempDir dir;
+  set_mode(dir.path(), 0755);
+  auto store = open_store_at(dir / "index.db");
+  auto to = dir / "backups" / "deep" / "snap.db";
+  sq::store::backup_to(store.db(), to);
+  EXPECT_EQ(mode_of(to), 0600);
+  EXPECT_EQ(mode_of(dir / "backups"), 0700);
+  EXPECT_EQ(mode_of(dir / "backups" / "deep"), 0700);
+  EXPECT_EQ(mode_of(dir.path()), 0755) << "a directory that was already there keeps its mode";
+}
+
+TEST(Privacy, APreMigrationSnapshotIsOwnerOnly) {
+  UsualUmask usual_umask;
+  sq::test::TempDir dir;
+  static const std::vector<sq::store::Migration> v1_only{sq::store::migrations().at(0)};
+  sq::store::StoreOptions old;
+  old.node_name = "testnode";
+  old.registry = &v1_only;
+  { sq::store::Store::open(dir / "index.db", old); }
+  sq::store::StoreOptions now;
+  now.node_name = "testnode";
+  now.snapshot_dir = dir / "snaps" / "pre";
+  auto store = sq::store::Store::open(dir / "index.db", now);
+  ASSERT_FALSE(store.migration().snapshot.empty());
+  EXPECT_EQ(mode_of(store.migration().snapshot), 0600);
+  EXPECT_EQ(mode_of(dir / "snaps"), 0700);
+  EXPECT_EQ(mode_of(dir / "snaps" / "pre"), 0700);
+}
+
+TEST(Privacy, ARestoredDatabaseIsOwnerOnlyWhateverTheSnapshotsMode) {
+  UsualUmask usual_umask;
+  sq::test::TempDir dir;
+  auto live = dir / "index.db";
+  auto snapshot = dir / "snap.db";
+  {
+    auto store = open_store_at(live);
+    sq::store::backup_to(store.db(), snapshot);
+  }
+  set_mode(snapshot, 0644);
+  sq::store::restore_snapshot(snapshot, live);
+  EXPECT_EQ(mode_of(live), 0600);
+  EXPECT_EQ(sq::test::read_file(live), sq::test::read_file(snapshot));
+}
+
+TEST(Privacy, CreatePrivateFileLeavesWhatIsThereAlone) {
+  UsualUmask usual_umask;
+  sq::test::TempDir dir;
+  auto file = dir / "taken";
+  sq::test::write_file(file, "mine");
+  set_mode(file, 0644);
+  EXPECT_FALSE(sq::create_private_file(file));
+  EXPECT_EQ(mode_of(file), 0644);
+  EXPECT_EQ(sq::test::read_file(file), "mine");
+}
+
+// ---- through the binary ---------------------------------------------------------
+
+TEST(PrivacyCli, DbBackupFilesAndTheirNewDirectoriesAreOwnerOnly) {
+  UsualUmask usual_umask;
+  LoopSandbox sb;
+  sb.put("a.txt", "alpha");
+  sb.ok({"index", "photos"});
+  EXPECT_EQ(mode_of(sb.db_path()), 0600);
+  sb.ok({"db", "backup"});
+  auto backups = sb.db_path().parent_path() / "backups";
+  EXPECT_EQ(mode_of(backups), 0700);
+  for (const auto& e : fs::directory_iterator(backups)) EXPECT_EQ(mode_of(e.path()), 0600) << e.path();
+  auto to = sb.root() / "elsewhere" / "deep" / "copy.db";
+  sb.ok({"db", "backup", "--to", to.string()});
+  EXPECT_EQ(mode_of(to), 0600);
+  EXPECT_EQ(mode_of(sb.root() / "elsewhere"), 0700);
+  EXPECT_EQ(mode_of(sb.root() / "elsewhere" / "deep"), 0700);
+}
+
+TEST(PrivacyCli, TheIndexSnapshotASyncTakesAlongIsOwnerOnly) {
+  UsualUmask usual_umask;
+  LoopSandbox sb;
+  sb.put("a.txt", "alpha");
+  sb.ok({"index", "photos"});
+  sb.ok({"sync", "--init"});
+  auto backups = sb.db_path().parent_path() / "backups";
+  EXPECT_EQ(mode_of(backups), 0700);
+  int snapshots = 0;
+  for (const auto& e : fs::directory_iterator(backups)) {
+    ++snapshots;
+    EXPECT_EQ(mode_of(e.path()), 0600) << e.path();
+  }
+  EXPECT_EQ(snapshots, 1);
+}
+
+TEST(PrivacyCli, TheDefaultDatabaseDirectoryIsMadeOwnerOnly) {
+  UsualUmask usual_umask;
+  LoopSandbox sb;
+  sb.put("a.txt", "alpha");
+  auto r = sq::test::run_cli({"--config", sb.config_path().string(), "index", "photos"}, sb.options());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(mode_of(sb.home() / ".squirrel"), 0700);
+  EXPECT_EQ(mode_of(sb.home() / ".squirrel" / "index.db"), 0600);
+}
+
+}  // namespace
