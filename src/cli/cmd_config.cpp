@@ -4,6 +4,7 @@
 #include "cli/context.hpp"
 #include "cli/render.hpp"
 #include "core/error.hpp"
+#include "engine/privacy.hpp"
 
 namespace sq::cli {
 
@@ -18,21 +19,41 @@ nlohmann::json lines_json(const config::Config& cfg, const std::vector<config::C
 
 std::string render_lines(const config::Config& cfg, const std::vector<config::CheckLine>& lines) {
   std::string out = fmt::format("config: {}\n", cfg.file.string());
-  for (const char* section : {"volumes", "destinations", "nodes", "offload", "layout"}) {
+  for (const char* section : {"volumes", "destinations", "nodes", "offload", "layout", "privacy"}) {
     std::vector<const config::CheckLine*> in;
     for (const auto& l : lines)
       if (l.section == section) in.push_back(&l);
     // Sections that only ever hold findings are left out when empty.
-    if (in.empty() && (std::string(section) == "offload" || std::string(section) == "layout")) continue;
+    std::string_view name = section;
+    if (in.empty() && (name == "offload" || name == "layout" || name == "privacy")) continue;
     out += fmt::format("\n{} ({})\n", section, in.size());
     for (const auto* l : in) out += fmt::format("  {:<4}  {}  {}\n", l->level, l->name, l->detail);
   }
   return out;
 }
 
+// Without HOME, --db or a db key there is no database to look at.
+std::optional<std::filesystem::path> db_path_if_any(Context& ctx) {
+  try {
+    return ctx.db_path();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::usage) throw;
+    return std::nullopt;
+  }
+}
+
+// Files other accounts can read are warnings, never failures.
+void add_privacy_lines(Context& ctx, const config::Config& cfg, std::vector<config::CheckLine>& lines) {
+  if (auto w = engine::exposed_config_warning(cfg)) lines.push_back({"privacy", "config", "warn", *w});
+  auto db = db_path_if_any(ctx);
+  if (auto w = db ? engine::exposed_database_warning(*db) : std::nullopt)
+    lines.push_back({"privacy", "database", "warn", *w});
+}
+
 void check(Context& ctx, bool json) {
   const auto& cfg = ctx.config();
   auto lines = config::check(cfg);
+  add_privacy_lines(ctx, cfg, lines);
   int fails = 0, warns = 0;
   for (const auto& l : lines) {
     fails += l.level == "FAIL";

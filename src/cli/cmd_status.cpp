@@ -12,6 +12,7 @@
 #include "cli/context.hpp"
 #include "cli/render.hpp"
 #include "core/text.hpp"
+#include "engine/privacy.hpp"
 #include "engine/status.hpp"
 
 namespace sq::cli {
@@ -124,6 +125,7 @@ void print_report(const engine::StatusReport& r) {
                             a.destination, a.kind, a.detail, a.raised_run_id, age_text(r.now_ns - a.raised_at_ns),
                             a.destination, a.destination),
                 engine::Light::red, colour));
+  for (const auto& w : r.warnings) print("warning: " + w + "\n");
   if (r.volumes.empty()) print("no volumes configured\n");
   for (const auto& v : r.volumes) print_volume(v, r.now_ns, colour);
   print(fmt::format("\noverall: {}\n", paint(std::string(engine::to_string(r.overall)), r.overall, colour)));
@@ -198,15 +200,19 @@ nlohmann::json report_json(const engine::StatusReport& r) {
           {"overall", engine::to_string(r.overall)},
           {"exit_code", engine::exit_code_for(r.overall)},
           {"alarms", alarms},
+          {"warnings", r.warnings},
           {"volumes", volumes}};
 }
 
 void run(Context& ctx, const StatusFlags& f) {
   const auto& cfg = ctx.config();
+  // Before the store is opened: it makes a -wal and -shm of its own.
+  auto warnings = engine::privacy_warnings(cfg, ctx.db_path());
   // A question never creates the index: without one, everything is unindexed.
   store::Store* st = ctx.db_exists() ? &ctx.existing_store() : nullptr;
   auto scope = f.volume.empty() ? std::nullopt : std::optional(f.volume);
   auto report = engine::build_status(cfg, st, scope, now_ns());
+  report.warnings = std::move(warnings);
   if (f.json) print_json(report_json(report));
   else print_report(report);
   ctx.exit_code = engine::exit_code_for(report.overall);

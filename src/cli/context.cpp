@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
+#include "core/private_files.hpp"
 
 namespace sq::cli {
 
@@ -62,7 +63,7 @@ store::Store& Context::open_store(bool create) {
   if (create) {
     // The DB's own directory (~/.squirrel by default) is squirrel's to make.
     std::error_code ec;
-    std::filesystem::create_directories(path.parent_path(), ec);
+    create_private_directories(path.parent_path(), ec);
   }
   store_ = std::make_unique<store::Store>(store::Store::open(path, opts));
   return *store_;

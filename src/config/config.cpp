@@ -171,6 +171,7 @@ Config parse(const std::string& toml_text, const std::filesystem::path& file_for
   cfg.file = std::filesystem::absolute(file_for_messages, ec).lexically_normal();
   if (ec) cfg.file = file_for_messages;
   Section root(shown, document, "");
+  root.record_literal_secrets(cfg.literal_secrets);
   parse_top_level(root, cfg);
   return cfg;
 }

@@ -114,6 +114,9 @@ struct Config {
   std::map<std::string, Node> nodes;
   Backups backups;
   std::optional<Agent> agent;
+  // Key paths of secrets written into the file itself rather than read with
+  // { env = "VAR" }: such a file must not be readable by other accounts.
+  std::vector<std::string> literal_secrets;
 
   // offload_requires names that are neither a destination nor a node here:
   // targets only a peer pushes to, which count only through the evidence

@@ -96,6 +96,9 @@ class Section {
   std::vector<std::pair<std::string, Section>> named_tables();
 
   void reject_unknown(const UnknownHint& hint = {}) const;
+  // Every secret given as a literal here or in a table beneath is listed
+  // in `sink` by its key path.
+  void record_literal_secrets(std::vector<std::string>& sink) { literal_secrets_ = &sink; }
 
  private:
   const toml::node* take(std::string_view key);
@@ -107,6 +110,7 @@ class Section {
   const toml::table* table_;
   std::string path_;
   std::set<std::string, std::less<>> taken_;
+  std::vector<std::string>* literal_secrets_ = nullptr;
 };
 
 // A DB path key (top-level db, agent.db): the DB-path rule, then expansion.

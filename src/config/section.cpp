@@ -276,6 +276,7 @@ std::optional<std::string> Section::secret(std::string_view key, Need need) {
   std::string value = node->as_string()->get();
   if (value.empty() && need == Need::optional) return std::nullopt;
   if (value.empty()) fail(key, "secret is empty", "set the secret or read it with { env = \"VAR\" }");
+  if (literal_secrets_) literal_secrets_->push_back(key_path(key));
   return value;
 }
 
@@ -310,7 +311,9 @@ std::optional<Section> Section::table(std::string_view key) {
   if (!node) return std::nullopt;
   const toml::table* child = node->as_table();
   if (!child) wrong_type(key, *node, fmt::format("a table such as [{}]", key_path(key)));
-  return Section(*file_, *child, key_path(key));
+  Section section(*file_, *child, key_path(key));
+  section.literal_secrets_ = literal_secrets_;
+  return section;
 }
 
 std::vector<std::pair<std::string, Section>> Section::named_tables() {

@@ -138,6 +138,9 @@ struct StatusReport {
   std::vector<store::Alarm> alarms;   // in scope: all, or those on the volume's targets
   std::vector<VolumeStatus> volumes;  // sorted by name
   Light overall = Light::neutral;
+  // Worth knowing, not changing the light: squirrel's files that other
+  // accounts can read (engine/privacy.hpp), filled by the front end.
+  std::vector<std::string> warnings;
 };
 
 // `st` may be null when no index database exists yet: every volume then

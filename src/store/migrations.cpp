@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/private_files.hpp"
 #include "core/text.hpp"
 #include "store/snapshots.hpp"
 
@@ -45,7 +46,7 @@ void check_registry(const std::vector<Migration>& registry) {
 std::filesystem::path snapshot_before(Db& db, int from, int to, const MigrateOptions& opts) {
   auto dir = opts.snapshot_dir.empty() ? db.path().parent_path() / "backups" : opts.snapshot_dir;
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  create_private_directories(dir, ec);
   if (ec) throw Error(ErrorKind::io, fmt::format("cannot create snapshot directory {}: {} — check permissions",
                                                  dir.string(), ec.message()));
   auto file = dir / fmt::format("pre-migration-v{}-to-v{}-{}.db", from, to, compact_utc(now_ns()));

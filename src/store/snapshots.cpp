@@ -11,6 +11,7 @@
 #include <charconv>
 
 #include "core/error.hpp"
+#include "core/private_files.hpp"
 #include "core/process.hpp"
 #include "core/text.hpp"
 
@@ -99,11 +100,15 @@ void backup_to(Db& db, const fs::path& to) {
   std::error_code ec;
   if (fs::exists(to, ec))
     throw Error(ErrorKind::refused, fmt::format("{} already exists — choose another --to path", to.string()));
-  fs::create_directories(to.parent_path(), ec);
+  create_private_directories(to.parent_path(), ec);
   if (ec) throw Error(ErrorKind::io, fmt::format("cannot create {}: {} — check permissions",
                                                  to.parent_path().string(), ec.message()));
   remove_litter(to.parent_path());
   auto partial = partial_path(to);
+  // VACUUM INTO writes into an empty file as well; made here it is 0600
+  // whatever the umask, and so is the journal SQLite keeps beside it.
+  if (!create_private_file(partial))
+    throw Error(ErrorKind::io, fmt::format("{} is in the way — remove it and retry", partial.string()));
   try {
     db.execute("VACUUM INTO ?", {Value{partial.string()}});
     fsync_path(partial, false);
@@ -221,6 +226,37 @@ struct Move {
   fs::path from, to;
 };
 
+// The live database is squirrel's own file: owner-only, whatever mode the
+// snapshot it comes from has (fs::copy_file would copy that mode).
+void copy_privately(const fs::path& from, const fs::path& to) {
+  auto fail_copy = [&](int err) {
+    throw Error(ErrorKind::io, fmt::format("{} — check space and permissions",
+                                           errno_message("cannot copy " + from.string(), err)));
+  };
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) fail_copy(errno);
+  Fd out = create_private_file(to);
+  if (!out) throw Error(ErrorKind::io, fmt::format("{} is in the way — remove it and retry", to.string()));
+  std::error_code ec;
+  auto fail_write = [&](int err) {
+    fs::remove(to, ec);
+    fail_copy(err);
+  };
+  std::vector<char> buffer(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_write(errno);
+    if (n == 0) return;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out.get(), buffer.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) fail_write(errno);
+      done += w;
+    }
+  }
+}
+
 void undo(const std::vector<Move>& done) {
   std::error_code ec;
   for (auto it = done.rbegin(); it != done.rend(); ++it) fs::rename(it->to, it->from, ec);
@@ -232,9 +268,7 @@ RestoreResult restore_snapshot(const fs::path& snapshot, const fs::path& live) {
   auto stamp = std::to_string(now_ns());
   fs::path staged = live.string() + ".restore-" + stamp;
   std::error_code ec;
-  fs::copy_file(snapshot, staged, fs::copy_options::none, ec);
-  if (ec) throw Error(ErrorKind::io, fmt::format("cannot copy {}: {} — check space and permissions",
-                                                 snapshot.string(), ec.message()));
+  copy_privately(snapshot, staged);
   fsync_path(staged, false);
   RestoreResult r{live.string() + ".pre-restore-" + stamp};
   std::vector<Move> done;

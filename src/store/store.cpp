@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/private_files.hpp"
 #include "core/process.hpp"
 #include "core/text.hpp"
 
@@ -53,6 +54,18 @@ void check_openable(const std::filesystem::path& path, bool create) {
     throw Error(ErrorKind::io, fmt::format("database directory {} is not writable — fix its permissions or choose "
                                            "another --db",
                                            dir.string()));
+}
+
+// SQLite would create the file with the umask's mode (0644 as a rule);
+// made here first, it is 0600, and SQLite gives its -wal and -shm the
+// database's own mode when it creates them. One already there keeps its mode.
+void create_database_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  create_private_file(path, ec);
+  if (ec)
+    throw Error(ErrorKind::io, fmt::format("cannot write database {} ({}) — check that the file and its directory "
+                                           "are writable",
+                                           path.string(), ec.message()));
 }
 
 // Reads the header before SQLite touches the file, so a foreign file is
@@ -167,6 +180,7 @@ Store Store::open(const std::filesystem::path& path, const StoreOptions& opts) {
   // A bad configured name is a config error: refuse before creating a file.
   auto node_name = resolve_node_name(opts.node_name, host_name());
   check_openable(abs, opts.create);
+  if (opts.create) create_database_file(abs);
   check_header(abs);
   const auto& registry = opts.registry ? *opts.registry : migrations();
   Store s(Db::open(abs, {.create = opts.create, .read_only = false}));
