@@ -58,7 +58,7 @@ run_tree() {  # files
   sq sync v >/dev/null  # restored files count as pushed again only after a push
   demote
   timed --may-refuse "offload (presence+size)" "$BIN" --config "$W/config.toml" offload v .
-  timed "restore without an index" "$BIN" --config "$W/config.toml" --db "$W/fresh.db" restore v --to "$W/elsewhere"
+  timed --may-refuse "restore without an index" "$BIN" --config "$W/config.toml" --db "$W/fresh.db" restore v --to "$W/elsewhere"
   compare_with_cp
   timed "destination reset" "$BIN" --config "$W/config.toml" destination reset d --yes
 }

@@ -127,8 +127,9 @@ void restore(Context& ctx, const DbFlags& f) {
   if (std::filesystem::exists(live, ec) && !f.force) refuse_if_busy(ctx, snap);
   ctx.close_store();  // our own connection must not outlive the file it points at
   auto r = store::restore_snapshot(snap, live);
-  print(fmt::format("restored {} from {} (previous database kept at {})\n", live.string(), snap.string(),
-                    r.displaced.string()));
+  print(fmt::format("restored {} from {} ({})\n", live.string(), snap.string(),
+                    r.displaced.empty() ? "there was no previous database"
+                                        : "previous database kept at " + r.displaced.string()));
 }
 
 void schema(Context& ctx) {

@@ -285,6 +285,7 @@ RestoreResult restore_snapshot(const fs::path& snapshot, const fs::path& live) {
     }
     done.push_back({from, to});
   }
+  if (done.empty()) r.displaced.clear();  // there was no live database to keep
   fs::rename(staged, live, ec);
   if (ec) {
     undo(done);

@@ -30,7 +30,7 @@ struct SnapshotInfo {
 SnapshotInfo inspect_snapshot(const std::filesystem::path& snapshot);
 
 struct RestoreResult {
-  std::filesystem::path displaced;  // the previous live database
+  std::filesystem::path displaced;  // the previous live database; empty when there was none
 };
 // Replaces the live database file with a copy of `snapshot`. The old file
 // and its -wal/-shm are kept as <live>.pre-restore-<ns>[-wal|-shm]; any

@@ -579,6 +579,18 @@ fs::path displaced_db(const fs::path& dir) {
   return {};
 }
 
+TEST_F(CliTest, DbRestoreWithoutALiveDatabaseNamesNoKeptFile) {
+  sb.put("a.txt", "alpha");
+  ok({"index", "photos"});
+  auto snap = sb.root() / "snap.db";
+  ok({"db", "backup", "--to", snap.string()});
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(sb.db_path().string() + suffix);
+  auto r = ok({"db", "restore", snap.string()});
+  EXPECT_THAT(r.out, HasSubstr("(there was no previous database)")) << r.out;
+  EXPECT_TRUE(displaced_db(sb.db_path().parent_path()).empty()) << "no file was announced, none exists";
+}
+
+
 TEST_F(CliTest, DbRestoreInstallsASnapshotAndKeepsTheDisplacedDatabase) {
   sb.put("a.txt", "alpha");
   ok({"index", "photos"});
