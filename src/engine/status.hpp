@@ -153,7 +153,7 @@ StatusReport build_status(const config::Config& cfg, store::Store* st, const std
 // Compares the tree under `root` with the volume's rows by size and mtime,
 // the folders most recently changed first, until `budget` entries.
 TreeDrift tree_drift(store::Db& db, std::int64_t volume_id, int root, std::int64_t budget);
-inline constexpr std::int64_t kDriftBudget = 4096;
+inline constexpr std::int64_t kDriftBudget = 2048;
 
 // A present file as the offload gate sees it, plus its size.
 struct PresentFile {

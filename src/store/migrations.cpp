@@ -20,6 +20,7 @@ const std::vector<Migration>& migrations() {
       {4, "index of live mirror copies without a read-back checksum", [](Db& db) { db.exec(kSchemaV4); }},
       {5, "offload intent journal; database identity; mirror ledger indexed by content", [](Db& db) { db.exec(kSchemaV5); }},
       {6, "mirror ledger indexed by path", [](Db& db) { db.exec(kSchemaV6); }},
+      {7, "lost mirror copies indexed", [](Db& db) { db.exec(kSchemaV7); }},
   };
   return registry;
 }

@@ -21,6 +21,7 @@ extern const char* const kSchemaV3;
 extern const char* const kSchemaV4;
 extern const char* const kSchemaV5;
 extern const char* const kSchemaV6;
+extern const char* const kSchemaV7;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

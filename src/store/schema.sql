@@ -200,6 +200,8 @@ CREATE INDEX idx_remote_paths_dest_verified ON remote_paths(destination, verifie
 CREATE INDEX idx_remote_paths_live_unverified ON remote_paths(destination)
   WHERE state = 'live' AND checksum IS NULL;
 
+CREATE INDEX idx_remote_paths_lost ON remote_paths(destination) WHERE state = 'lost';
+
 CREATE INDEX idx_remote_paths_unsettled ON remote_paths(destination) WHERE state IN ('committing','displacing');
 
 CREATE INDEX idx_runs_audit_run ON runs_audit(run_id);
