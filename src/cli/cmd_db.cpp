@@ -6,6 +6,7 @@
 
 #include "cli/context.hpp"
 #include "cli/render.hpp"
+#include "cli/replace_db.hpp"
 #include "core/error.hpp"
 #include "core/process.hpp"
 #include "core/text.hpp"
@@ -85,27 +86,6 @@ void check(Context& ctx) {
                       backups_dir(ctx).string()));
 }
 
-// Another squirrel mid-run would keep writing into the database we replace.
-// A database too damaged to read cannot tell; the person can, with --force.
-void refuse_if_busy(Context& ctx, const std::filesystem::path& snap) {
-  std::optional<std::int64_t> running;
-  try {
-    auto& db = ctx.existing_store().db();
-    store::reap_dead_owners(db);
-    running = db.query_i64("SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 1");
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::corrupt) throw;
-    throw Error(ErrorKind::refused,
-                fmt::format("{} is too damaged to tell whether a squirrel run still uses it — if none is running, "
-                            "restore with `squirrel db restore {} --force`",
-                            ctx.db_path().string(), snap.string()));
-  }
-  if (running)
-    throw Error(ErrorKind::refused, fmt::format("run {} is still running against this database — wait for it, or if "
-                                                "its process is gone restore with `squirrel db restore {} --force`",
-                                                *running, snap.string()));
-}
-
 void restore(Context& ctx, const DbFlags& f) {
   auto live = ctx.db_path();
   auto snap = config::expand_path(f.snapshot);
@@ -124,9 +104,7 @@ void restore(Context& ctx, const DbFlags& f) {
                 fmt::format("{} has schema v{} but this squirrel uses v{} — restore it with the matching squirrel "
                             "version",
                             snap.string(), info.schema_version, store::current_schema_version()));
-  if (std::filesystem::exists(live, ec) && !f.force) refuse_if_busy(ctx, snap);
-  ctx.close_store();  // our own connection must not outlive the file it points at
-  auto r = store::restore_snapshot(snap, live);
+  auto r = replace_database(ctx, snap, f.force, "squirrel db restore " + snap.string());
   print(fmt::format("restored {} from {} ({})\n", live.string(), snap.string(),
                     r.displaced.empty() ? "there was no previous database"
                                         : "previous database kept at " + r.displaced.string()));

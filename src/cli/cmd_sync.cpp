@@ -45,17 +45,22 @@ nlohmann::json report_json(const engine::sync::SyncReport& r) {
           {"planned", r.planned},       {"written", r.written},         {"bytes", r.bytes},
           {"already_live", r.already_live}, {"displaced", r.displaced}, {"displaced_unrecorded", r.displaced_unrecorded},
           {"foreign", r.foreign},       {"drift", r.drift},             {"failed", r.failed},
+          {"adopted", r.adopted},       {"left_foreign", r.left_foreign},
           {"method", r.method},         {"evidence_advanced", r.evidence_advanced}, {"error", r.error},
           {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)}};
 }
 
+// Adoption is rare (a first push onto copies squirrel has no record of),
+// so it is named only when it happens.
 std::string summary(const engine::sync::SyncReport& r) {
   if (r.dry_run)
-    return fmt::format("(dry-run) {} → {}: would write {} file(s), {}; {} already there\n", r.volume, r.destination,
-                       r.planned, format_bytes(r.bytes), r.already_live);
-  return fmt::format("{} → {}: run={} {} written={} ({}) unchanged={} displaced={} foreign={} drift={} failed={}{}\n",
+    return fmt::format("(dry-run) {} → {}: would write {} file(s), {}; {} already there{}\n", r.volume, r.destination,
+                       r.planned, format_bytes(r.bytes), r.already_live,
+                       r.adopted ? fmt::format(" (of them {} to adopt once read back)", r.adopted) : "");
+  return fmt::format("{} → {}: run={} {} written={} ({}) unchanged={} displaced={} foreign={} drift={} failed={}{}{}\n",
                      r.volume, r.destination, r.run_id, store::to_string(r.status), r.written, format_bytes(r.bytes),
                      r.already_live, r.displaced, r.displaced_unrecorded, r.drift, r.failed,
+                     r.adopted ? fmt::format(" adopted={}", r.adopted) : "",
                      r.method.empty() ? "" : " evidence=" + r.method);
 }
 

@@ -65,6 +65,7 @@ void add_init_command(CLI::App& app, Context& ctx);
 void add_verify_command(CLI::App& app, Context& ctx);
 void add_offload_command(CLI::App& app, Context& ctx);
 void add_restore_command(CLI::App& app, Context& ctx);
+void add_recover_command(CLI::App& app, Context& ctx);
 void add_status_command(CLI::App& app, Context& ctx);
 void add_destination_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);

@@ -21,7 +21,7 @@ void build(CLI::App& app, sq::cli::Context& ctx) {
   for (auto reg : {sq::cli::add_version_command, sq::cli::add_runs_command, sq::cli::add_hooks_command,
                    sq::cli::add_config_command, sq::cli::add_db_command, sq::cli::add_index_command, sq::cli::add_sync_command,
                    sq::cli::add_backup_command, sq::cli::add_init_command,
-                   sq::cli::add_verify_command, sq::cli::add_offload_command, sq::cli::add_restore_command,
+                   sq::cli::add_verify_command, sq::cli::add_offload_command, sq::cli::add_restore_command, sq::cli::add_recover_command,
                    sq::cli::add_status_command, sq::cli::add_destination_command,
                    sq::cli::add_audit_command, sq::cli::add_query_command, sq::cli::add_volumes_command})
     reg(app, ctx);

@@ -444,6 +444,9 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
   if (!into_volume) preflight([&] { check_target_root(opts.to, opts.in_place); });
   std::optional<std::int64_t> vol_id = vol ? std::optional(vol->row->id) : std::nullopt;
   auto open_target = [&] { return into_volume ? Fd(::dup(vol->root.get())) : create_target_root(opts.to); };
+  store::BeginOptions bo;
+  bo.id_above = sync::highest_run_named(*t, volume);  // this index does not know the mirror's runs
+  rep.run_id = store::begin_run_or_throw(db, {store::RunKind::restore, vol_id, rep.from}, bo);
   execute(db, vol_id, *t, open_target, listing.items, opts, rep, listener, false);
   return rep;
 }

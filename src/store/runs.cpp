@@ -125,19 +125,23 @@ void validate_subject(const RunSubject& s) {
 std::int64_t insert_run(Db& db, const RunSubject& s, const BeginOptions& o, RunStatus status, std::int64_t now,
                         const std::string& error) {
   bool terminal = is_terminal(status);
+  // NULL lets SQLite number the run (one above the highest id).
+  Value id{};
+  if (o.id_above > 0 && db.query_i64("SELECT COALESCE(MAX(id), 0) FROM runs").value_or(0) < o.id_above)
+    id = Value{o.id_above + 1};
   db.execute(
-      "INSERT INTO runs(kind, volume_id, destination, started_at_ns, ended_at_ns, status, error, shallow, "
+      "INSERT INTO runs(id, kind, volume_id, destination, started_at_ns, ended_at_ns, status, error, shallow, "
       "peer_node_id, correlated_run_id, owner_pid, owner_boot_id, owner_start_ticks) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-      {Value{std::string(to_string(s.kind))}, s.volume_id ? Value{*s.volume_id} : Value{},
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      {id, Value{std::string(to_string(s.kind))}, s.volume_id ? Value{*s.volume_id} : Value{},
        s.destination.empty() ? Value{} : Value{s.destination}, Value{now}, terminal ? Value{now} : Value{},
        Value{std::string(to_string(status))}, error.empty() ? Value{} : Value{error},
        o.shallow ? Value{std::int64_t{*o.shallow ? 1 : 0}} : Value{},
        o.peer_node_id ? Value{*o.peer_node_id} : Value{}, o.correlated_run_id ? Value{*o.correlated_run_id} : Value{},
        Value{o.owner.pid}, Value{o.owner.boot_id}, Value{o.owner.start_ticks}});
-  std::int64_t id = db.last_insert_id();
-  if (terminal) append_audit(db, id, "finish", std::nullopt, now, std::string(to_string(status)));
-  return id;
+  std::int64_t run_id = db.last_insert_id();
+  if (terminal) append_audit(db, run_id, "finish", std::nullopt, now, std::string(to_string(status)));
+  return run_id;
 }
 
 }  // namespace
@@ -173,12 +177,14 @@ std::int64_t begin_run_or_throw(Db& db, const RunSubject& subject, const BeginOp
 }
 
 std::int64_t record_terminal_run(Db& db, const RunSubject& subject, RunStatus status, const std::string& error,
-                                 const std::string& audit_note) {
+                                 const std::string& audit_note, std::int64_t id_above) {
   validate_subject(subject);
   if (!is_terminal(status)) throw Error(ErrorKind::internal, "record_terminal_run needs a terminal status");
   Tx tx(db);
   std::int64_t now = now_ns();
-  std::int64_t id = insert_run(db, subject, BeginOptions{}, status, now, error);
+  BeginOptions o;
+  o.id_above = id_above;
+  std::int64_t id = insert_run(db, subject, o, status, now, error);
   if (!audit_note.empty()) append_audit(db, id, to_string(subject.kind), std::nullopt, now, audit_note);
   tx.commit();
   return id;

@@ -59,6 +59,10 @@ struct BeginOptions {
   std::optional<std::int64_t> peer_node_id;
   std::optional<std::int64_t> correlated_run_id;
   ProcessIdentity owner = self_identity();
+  // The run gets an id above this one: a database that does not know a
+  // destination's runs (recovered, or new on a fresh machine) must never
+  // reuse a run id the destination already names (receipts, history).
+  std::int64_t id_above = 0;
 };
 
 struct BeginResult {
@@ -82,8 +86,9 @@ std::int64_t begin_run_or_throw(Db& db, const RunSubject& subject, const BeginOp
 
 // Inserts a run that is terminal from birth (a preflight refusal that
 // happened before any gate, or an instantaneous audit event).
+// `id_above` as in BeginOptions.
 std::int64_t record_terminal_run(Db& db, const RunSubject& subject, RunStatus status, const std::string& error,
-                                 const std::string& audit_note = "");
+                                 const std::string& audit_note = "", std::int64_t id_above = 0);
 
 // ---- finishing ----------------------------------------------------------
 

@@ -131,6 +131,7 @@ void preflight(Push& p) {
 void begin(Push& p) {
   store::BeginOptions bo;
   bo.shallow = false;  // a native mirror always compares content
+  if (!store::has_ledger_rows(p.db(), p.dest(), p.volume_id())) bo.id_above = highest_run_named(*p.t, p.name());
   p.run_id = store::begin_run_or_throw(p.db(), {store::RunKind::sync, p.volume_id(), p.dest()}, bo);
   p.report.run_id = p.run_id;
   // A file a killed offload unlinked must not be planned as present.
@@ -207,11 +208,21 @@ void finish_failed(Push& p, const std::string& what, bool refused) {
   }
 }
 
+// The real push's refusals too: the watermark rule runs (reading only), so
+// a dry run refuses what the push would refuse, and copies a first push
+// would adopt count as already there.
 void dry_run_plan(Push& p) {
+  if (p.raw) watermark(p);
   auto plan = plan_mirror(p.db(), p.volume_id(), p.dest());
-  p.report.planned = static_cast<std::int64_t>(plan.writes.size());
-  p.report.bytes = plan.bytes;
-  p.report.already_live = plan.already_live;
+  for (const auto& w : plan.writes) {
+    if (auto a = p.adoptable.find(w.path); a != p.adoptable.end() && a->second == w.content_id) {
+      p.report.already_live += 1;
+      continue;
+    }
+    p.report.planned += 1;
+    p.report.bytes += w.size;
+  }
+  p.report.already_live += plan.already_live;
 }
 
 void push_body(Push& p) {

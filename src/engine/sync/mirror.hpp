@@ -68,6 +68,10 @@ struct SyncReport {
   std::string volatile_fs;          // the memory filesystem the copies are on ("" on a disk)
   bool evidence_advanced = false;
   std::vector<std::string> foreign; // unrecorded entries moved to history
+  // A first push onto copies squirrel had no record of (adopt.cpp): copies
+  // adopted after a read-back (dry run: that would be read back), and the
+  // files there that stay foreign.
+  std::int64_t adopted = 0, left_foreign = 0;
   std::string snapshot_warning;
 };
 
@@ -79,6 +83,13 @@ const config::Destination& require_local_mirror(const config::Config& cfg, const
 // volume (absent, unreadable, not a marker, another volume's); nullopt when
 // it does. Reads through the transport; writes nothing.
 std::optional<std::string> marker_problem(dest::Transport& t, const std::string& volume);
+
+// The highest run id named under <volume>/ at a mirror (receipts and
+// snapshots in .squirrel-index/, .squirrel-history/run-N, staging). A
+// database that does not know the mirror's runs (recovered, or new on a
+// fresh machine) numbers its runs above it, so no name a lost run wrote
+// there is used again.
+std::int64_t highest_run_named(dest::Transport& t, const std::string& volume);
 
 SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const std::string& volume,
                            const std::string& destination, const SyncOptions& opts, const SyncListener& listener = {});

@@ -57,17 +57,14 @@ bool volume_dir_holds_data(Push& p) {
 }  // namespace
 
 // The watermark is the last successful push whose receipt is still there.
-// A destination that lost its receipts, or a first push onto a tree
-// squirrel never wrote, is refused rather than trusted.
+// A destination that lost its receipts is refused rather than trusted; a
+// first push onto a tree squirrel holds no record of adopts only the copies
+// its receipts vouch for and a read-back confirms (adopt.cpp).
 std::int64_t watermark(Push& p) {
   std::int64_t last = last_success(p);
   bool recorded = store::has_ledger_rows(p.db(), p.dest(), p.volume_id());
   if (last == 0) {
-    if (!recorded && volume_dir_holds_data(p))
-      throw Error(ErrorKind::refused,
-                  fmt::format("{}/{} holds files squirrel never recorded writing — a mirror does not adopt a foreign "
-                              "tree; use an empty directory as the root",
-                              p.root, p.name()));
+    if (!recorded && volume_dir_holds_data(p)) adopt_vouched_copies(p);
     return 0;
   }
   if (p.t->stat(p.receipt(last)).type == dest::EntryType::file) return last;

@@ -1,6 +1,7 @@
 #pragma once
 // Internal state of one mirror push, shared by its phases.
 #include <memory>
+#include <map>
 #include <string>
 
 #include "engine/dest/transport.hpp"
@@ -31,6 +32,7 @@ struct Push {
   std::int64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
   bool all_read_back = true;
   std::string volatile_fs;                   // set when the copies land on a memory filesystem
+  std::map<std::string, std::int64_t> adoptable;  // dry run: path -> content a real push would adopt if read back
 
   store::Db& db() { return st.db(); }
   std::int64_t volume_id() const { return vol.row->id; }
@@ -50,6 +52,10 @@ struct Push {
 void check_destination_marker(Push& p);                 // throws Error(refused)
 void reconcile(Push& p);                                // settles what earlier pushes left in flight
 std::int64_t watermark(Push& p);                        // throws Error(refused) per the watermark rule
+// A first push onto copies squirrel holds no record of: adopts each copy a
+// receipt vouches for and the index holds, once read back (a dry run only
+// counts them); throws Error(refused) when there is none. Returns the count.
+std::int64_t adopt_vouched_copies(Push& p);
 bool destination_folds_case(Push& p);                  // the fold probe
 void refuse_fold_collisions(Push& p, Plan& plan);       // drops colliding paths, counting them failed
 void execute_plan(Push& p, const Plan& plan);           // stage, flush, read back, displace, commit
