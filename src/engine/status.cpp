@@ -549,6 +549,30 @@ void judge_drift(const VolumeFacts& v, int root, VolumeStatus& s) {
                                   escape_for_display(s.drift->first), v.cfg.name));
 }
 
+// A volume this database never indexed (or with no database at all) may
+// still belong to another one: its marker says so, and every command would
+// refuse it.
+bool claimed_elsewhere(store::Db* db, const config::Volume& vc, VolumeStatus& s) {
+  std::optional<Marker> m;
+  try {
+    auto root = open_root(vc.path);
+    if (auto text = read_small_file(root.get(), kMarkerName)) m = parse_marker(*text);
+  } catch (const Error&) {
+    return false;  // no folder or no readable marker: "never indexed" says what to do
+  }
+  std::string self = db ? store::database_identity(*db) : "";
+  if (m && m->volume != vc.name) {
+    s.reasons.push_back(fmt::format("{} is volume \"{}\" by its marker, not \"{}\" — fix the path in the config",
+                                    vc.path.string(), escape_for_display(m->volume), vc.name));
+    return true;
+  }
+  if (!m || !m->index_db || *m->index_db == self) return false;
+  s.reasons.push_back(fmt::format("{} belongs to another index database (its marker names {}) — use that database "
+                                  "(--db), or make this one its owner with `squirrel volumes adopt {}`",
+                                  vc.path.string(), escape_for_display(*m->index_db), vc.name));
+  return true;
+}
+
 VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, store::Store* st,
                            const std::vector<store::Alarm>& alarms, std::int64_t now) {
   VolumeStatus s;
@@ -556,7 +580,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
   s.path = vc.path.string();
   VolumeFacts v{vc, probe_fs(vc.path), st ? &st->db() : nullptr, std::nullopt, {}, 0, alarms, now, &cfg};
   std::vector<PresentFile> files;
-  bool path_agrees = true;
+  bool path_agrees = true, foreign = false;
   Fd root;
   if (v.db) {
     if (auto row = store::find_volume(*v.db, vc.name)) {
@@ -565,6 +589,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
       if (path_agrees) root = on_disk(cfg, *v.db, vc, s);
     }
   }
+  if (!v.volume_id) foreign = claimed_elsewhere(v.db, vc, s);
   if (v.volume_id) {
     s.indexed = any_index_succeeded(*v.db, *v.volume_id);
     s.last_index = last_finished(*v.db, "index", *v.volume_id, "");
@@ -593,7 +618,7 @@ VolumeStatus volume_status(const config::Config& cfg, const config::Volume& vc, 
     return t.role != TargetRole::sync && !t.volatile_fs.empty();
   });
   if (volatile_required) s.offload.ready_files = s.offload.ready_bytes = 0;
-  if (!path_agrees || (v.volume_id && !root)) {
+  if (!path_agrees || (v.volume_id && !root) || foreign) {
     s.light = Light::red;
     s.offload.ready_files = s.offload.ready_bytes = 0;
   }

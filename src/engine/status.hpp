@@ -40,6 +40,8 @@
 //     entries under names squirrel reserves (never copied: unprotected)  amber
 //     its folder is gone, or its marker is missing or names another
 //       volume or database (the check every command makes first)        red
+//     never indexed here, but its marker names another volume or
+//       another index database                                          red
 //     files added, gone or changed (size, mtime) since the last index,
 //       found by comparing up to kDriftBudget entries, the most recently
 //       changed folders first; past the budget only the 7-day rule speaks amber

@@ -51,6 +51,13 @@ TEST_F(StatusTruth, ADeletedVolumeMarkerIsRed) {
   EXPECT_THAT(out, HasSubstr("marker")) << out;
 }
 
+TEST_F(StatusTruth, AVolumeThatAnotherDatabaseOwnsIsRedHereToo) {
+  auto other = sb.root() / "db" / "other.db";
+  auto r = sb.run_bare({"--config", sb.config_path().string(), "--db", other.string(), "status"});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("belongs to another index database")) << r.out;
+}
+
 TEST_F(StatusTruth, AFileEditedSinceTheLastIndexIsAmberUntilIndexed) {
   sq::test::write_file(sb.vol("sub/b.txt"), "bravo, edited");
   auto [code, out] = status();
