@@ -67,8 +67,7 @@ void run(Context& ctx, const AuditFlags& f) {
   std::vector<std::string> names;
   if (!f.volume.empty()) {
     if (!cfg.volume(f.volume))
-      throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
-                                                    escape_for_display(f.volume), cfg.file.string()));
+      throw config::unknown_volume(f.volume, cfg.file);
     names.push_back(f.volume);
   }
   else for (const auto& [n, v] : cfg.volumes) names.push_back(n);

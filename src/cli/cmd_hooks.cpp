@@ -52,8 +52,7 @@ void list(Context& ctx, const HooksFlags& f) {
     std::optional<std::int64_t> vid;
     if (!f.volume.empty()) {
       auto v = store::find_volume(db, f.volume);
-      if (!v) throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" — see `squirrel volumes`",
-                                                            escape_for_display(f.volume)));
+      if (!v) throw config::unknown_volume(f.volume, ctx.config_path());
       vid = v->id;
     }
     hooks = store::list_hook_runs(db, vid, f.limit);

@@ -39,8 +39,7 @@ void run(Context& ctx, const IndexFlags& f) {
   if (f.workers < 0 || f.workers > 256) throw Error(ErrorKind::usage, "--workers must be between 1 and 256");
   const auto& cfg = ctx.config();
   if (!cfg.volume(f.volume))
-    throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
-                                                  escape_for_display(f.volume), cfg.file.string()));
+    throw config::unknown_volume(f.volume, cfg.file);
   auto& st = f.dry_run && !ctx.db_exists() ? ctx.scratch_store() : ctx.store();
   ProgressLine progress(f.progress || stderr_is_tty());
   engine::IndexOptions opts;

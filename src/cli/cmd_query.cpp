@@ -67,7 +67,7 @@ std::string copies_text(const std::vector<store::VersionCopy>& copies) {
 // Finds the indexed volume whose root holds `abs`, longest root first.
 std::optional<std::pair<store::VolumeRow, std::string>> locate(store::Db& db, const std::filesystem::path& abs) {
   std::optional<std::pair<store::VolumeRow, std::string>> best;
-  for (const auto& v : store::list_volumes(db)) {
+  for (const auto& v : store::list_volumes(db, true)) {
     auto rel = abs.lexically_relative(v.path);
     if (rel.empty() || rel.native().starts_with("..") || rel == ".") continue;
     if (!best || v.path.size() > best->first.path.size()) best = {{v, rel.generic_string()}};

@@ -71,8 +71,7 @@ void list(Context& ctx, const RunsFlags& f) {
   store::RunFilter filter{std::nullopt, f.limit, f.failed, f.changes};
   if (!f.volume.empty()) {
     auto v = store::find_volume(db, f.volume);
-    if (!v) throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" — see `squirrel volumes`",
-                                                          escape_for_display(f.volume)));
+    if (!v) throw config::unknown_volume(f.volume, ctx.config_path());
     filter.volume_id = v->id;
   }
   auto runs = store::list_runs(db, filter);

@@ -24,8 +24,7 @@ using Pair = std::pair<std::string, std::string>;
 std::vector<Pair> pairs_for(const config::Config& cfg, const SyncFlags& f) {
   std::vector<Pair> out;
   if (!f.volume.empty() && !cfg.volume(f.volume))
-    throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
-                                                  escape_for_display(f.volume), cfg.file.string()));
+    throw config::unknown_volume(f.volume, cfg.file);
   if (!f.to.empty() && !cfg.destination(f.to) && !cfg.nodes.count(f.to))
     throw Error(ErrorKind::not_found, fmt::format("unknown destination \"{}\" (declare it in {})",
                                                   escape_for_display(f.to), cfg.file.string()));

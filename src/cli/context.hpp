@@ -66,6 +66,8 @@ void add_verify_command(CLI::App& app, Context& ctx);
 void add_offload_command(CLI::App& app, Context& ctx);
 void add_restore_command(CLI::App& app, Context& ctx);
 void add_recover_command(CLI::App& app, Context& ctx);
+void add_help_command(CLI::App& app, Context& ctx);
+void add_completion_command(CLI::App& app, Context& ctx);
 void add_status_command(CLI::App& app, Context& ctx);
 void add_destination_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);
@@ -73,5 +75,6 @@ void add_query_command(CLI::App& app, Context& ctx);
 void add_volumes_command(CLI::App& app, Context& ctx);
 void add_volumes_move_command(CLI::App& volumes, Context& ctx);
 void add_volumes_adopt_command(CLI::App& volumes, Context& ctx);
+void add_volumes_forget_command(CLI::App& volumes, Context& ctx);
 
 }  // namespace sq::cli

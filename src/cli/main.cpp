@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/context.hpp"
+#include "cli/suggest.hpp"
 #include "core/error.hpp"
 #include "store/sql_trace.hpp"
 
@@ -23,8 +24,25 @@ void build(CLI::App& app, sq::cli::Context& ctx) {
                    sq::cli::add_backup_command, sq::cli::add_init_command,
                    sq::cli::add_verify_command, sq::cli::add_offload_command, sq::cli::add_restore_command, sq::cli::add_recover_command,
                    sq::cli::add_status_command, sq::cli::add_destination_command,
-                   sq::cli::add_audit_command, sq::cli::add_query_command, sq::cli::add_volumes_command})
+                   sq::cli::add_audit_command, sq::cli::add_query_command, sq::cli::add_volumes_command,
+                   sq::cli::add_help_command, sq::cli::add_completion_command})
     reg(app, ctx);
+  app.set_version_flag("--version", fmt::format("squirrel v{}", SQUIRREL_VERSION), "Print the version");
+}
+
+// The first word that is not a flag (or the value of --config / --db)
+// must name a command; a mistyped one gets a suggestion.
+void refuse_unknown_command(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string w = argv[i];
+    if (w == "--config" || w == "--db") {
+      ++i;
+      continue;
+    }
+    if (w.starts_with("-")) continue;
+    if (!sq::cli::subcommand_named(app, w)) throw sq::Error(sq::ErrorKind::usage, sq::cli::unknown_command_message(app, w));
+    return;
+  }
 }
 
 }  // namespace
@@ -35,6 +53,7 @@ int main(int argc, char** argv) {
   CLI::App app;
   build(app, ctx);
   try {
+    refuse_unknown_command(app, argc, argv);
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) {
       std::fputs(app.help().c_str(), stdout);

@@ -20,6 +20,11 @@ namespace sq::config {
 using detail::quote_text;
 using detail::Section;
 
+Error unknown_volume(const std::string& name, const std::filesystem::path& config_file) {
+  return Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" — declare it in {} (see `squirrel volumes`)",
+                                                 escape_for_display(name), config_file.string()));
+}
+
 const Volume* Config::volume(const std::string& name) const {
   auto it = volumes.find(name);
   return it == volumes.end() ? nullptr : &it->second;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace sq::config {
 
 struct Hook {
@@ -175,5 +177,8 @@ struct CheckLine {
 // "layout" section adds real-path clashes (FAIL), local destinations on a
 // volatile filesystem and destinations sharing a volume's disk (warn).
 std::vector<CheckLine> check(const Config& cfg);
+
+// The one wording of an unknown volume, whatever the command.
+Error unknown_volume(const std::string& name, const std::filesystem::path& config_file);
 
 }  // namespace sq::config

@@ -43,8 +43,7 @@ void sync_every_target(const config::Config& cfg, store::Store& st, const Backup
 std::vector<std::string> volumes_to_back_up(const config::Config& cfg, const BackupOptions& opts) {
   for (const auto& name : opts.volumes)
     if (!cfg.volume(name))
-      throw Error(ErrorKind::not_found,
-                  fmt::format("unknown volume \"{}\" (declare it in {})", escape_for_display(name), cfg.file.string()));
+      throw config::unknown_volume(name, cfg.file);
   std::vector<std::string> out = opts.volumes;
   if (out.empty())
     for (const auto& [name, vol] : cfg.volumes)

@@ -382,6 +382,17 @@ void adopt(const config::Config& cfg, store::Db& db, ResolvedVolume& vol) {
   }
 }
 
+// A forgotten volume back in the config and indexed again is active again;
+// the run that brought it back says so in the audit trail.
+void remember_volume(store::Db& db, const store::VolumeRow& row, std::int64_t run_id) {
+  store::Tx tx(db);
+  store::set_forgotten(db, row.id, std::nullopt);
+  store::append_audit(db, run_id, "volume-remember", std::nullopt, now_ns(),
+                      fmt::format("{} was forgotten by run {}; indexed again, it is active again", row.name,
+                                  *row.forgotten_run));
+  tx.commit();
+}
+
 void begin_gated(const config::Config& cfg, store::Db& db, const IndexOptions& opts, ResolvedVolume& vol,
                  IndexReport& report) {
   if (opts.dry_run) return;
@@ -389,6 +400,7 @@ void begin_gated(const config::Config& cfg, store::Db& db, const IndexOptions& o
   store::BeginOptions bo;
   bo.shallow = opts.mode == IndexMode::audit || opts.shallow;
   report.run_id = store::begin_run_or_throw(db, {kind_of(opts), vol.row->id, ""}, bo);
+  if (opts.mode == IndexMode::index && vol.row->forgotten_run) remember_volume(db, *vol.row, report.run_id);
   // Before the walk: a file a killed offload unlinked is offloaded, not missing.
   try {
     report.settled_offloaded = settle_interrupted_offloads(db, vol.root.get(), vol.row->id).offloaded;

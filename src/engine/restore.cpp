@@ -472,8 +472,7 @@ RestoreReport run_restore(const config::Config& cfg, store::Store& st, const std
                           const RestoreOptions& opts, const RestoreListener& listener) {
   auto& db = st.db();
   if (!cfg.volume(volume))
-    throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})", escape_for_display(volume),
-                                                  cfg.file.string()));
+    throw config::unknown_volume(volume, cfg.file);
   RestoreOptions o = opts;
   o.selectors = clean_selectors(opts.selectors);
   auto row = store::find_volume(db, volume);

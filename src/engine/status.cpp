@@ -642,8 +642,7 @@ StatusReport build_status(const config::Config& cfg, store::Store* st, const std
                           std::int64_t now_ns) {
   const config::Volume* only = volume ? cfg.volume(*volume) : nullptr;
   if (volume && !only)
-    throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" — declare it in {} or see `squirrel volumes`",
-                                                  escape_for_display(*volume), cfg.file.string()));
+    throw config::unknown_volume(*volume, cfg.file);
   StatusReport r;
   r.now_ns = now_ns;
   r.scope = volume;

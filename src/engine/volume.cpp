@@ -46,8 +46,7 @@ namespace {
 
 const config::Volume& declared(const config::Config& cfg, const std::string& name) {
   if (auto* v = cfg.volume(name)) return *v;
-  throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})", escape_for_display(name),
-                                                cfg.file.string()));
+  throw config::unknown_volume(name, cfg.file);
 }
 
 void check_recorded_path(const store::VolumeRow& row, const std::filesystem::path& configured) {
@@ -229,6 +228,32 @@ AdoptResult adopt_into_this_database(const config::Config& cfg, store::Db& db, c
                                              operator_name.empty() ? std::nullopt : std::optional(operator_name), at,
                                              fmt::format("{} at {}: index database {} -> {}", name, vol.path.string(),
                                                          r.previous_owner.empty() ? "(none)" : r.previous_owner, self));
+                         store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
+                       });
+  return r;
+}
+
+ForgetResult forget_volume(const config::Config& cfg, store::Db& db, const std::string& name,
+                           const std::string& operator_name) {
+  if (cfg.volume(name))
+    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" is still declared in {} — remove it from the config "
+                                                "first; forget drops only a volume that left it",
+                                                escape_for_display(name), cfg.file.string()));
+  auto row = store::find_volume(db, name);
+  if (!row)
+    throw Error(ErrorKind::not_found, fmt::format("the index holds no volume \"{}\" — see `squirrel volumes --all`",
+                                                  escape_for_display(name)));
+  if (row->forgotten_run) return {*row->forgotten_run, true};
+  ForgetResult r;
+  r.run_id = store::begin_run_or_throw(db, {store::RunKind::audit, row->id, ""});
+  store::finish_record(db, store::kRunsTable, r.run_id, "success", {{"file_count", store::Value{std::int64_t{0}}}},
+                       [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
+                         store::set_forgotten(d, row->id, id);
+                         store::append_audit(d, id, "volume-forget",
+                                             operator_name.empty() ? std::nullopt : std::optional(operator_name), at,
+                                             fmt::format("{} at {}: dropped from the active list; its rows, history "
+                                                         "and runs are kept",
+                                                         name, row->path));
                          store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
                        });
   return r;

@@ -74,6 +74,17 @@ struct AdoptResult {
 AdoptResult adopt_into_this_database(const config::Config& cfg, store::Db& db, const std::string& name,
                                      const std::string& operator_name);
 
+// `volumes forget`: drops a volume that left the config from the active
+// list; its rows, history and runs stay. Gated like an audit run of the
+// volume and recorded with a `volume-forget` audit row naming the operator.
+// Refused while the config still declares it.
+struct ForgetResult {
+  std::int64_t run_id = 0;           // the forgetting run (the earlier one when already forgotten)
+  bool already_forgotten = false;
+};
+ForgetResult forget_volume(const config::Config& cfg, store::Db& db, const std::string& name,
+                           const std::string& operator_name);
+
 // For a first index: records the volume row and writes the marker
 // (exclusive create; an existing marker is never rewritten).
 void adopt_volume(store::Db& db, ResolvedVolume& v);

@@ -21,6 +21,7 @@ const std::vector<Migration>& migrations() {
       {5, "offload intent journal; database identity; mirror ledger indexed by content", [](Db& db) { db.exec(kSchemaV5); }},
       {6, "mirror ledger indexed by path", [](Db& db) { db.exec(kSchemaV6); }},
       {7, "lost mirror copies indexed", [](Db& db) { db.exec(kSchemaV7); }},
+      {8, "forgotten volumes", [](Db& db) { db.exec(kSchemaV8); }},
   };
   return registry;
 }

@@ -22,6 +22,7 @@ extern const char* const kSchemaV4;
 extern const char* const kSchemaV5;
 extern const char* const kSchemaV6;
 extern const char* const kSchemaV7;
+extern const char* const kSchemaV8;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

@@ -176,7 +176,7 @@ CREATE TABLE volumes (
   name TEXT NOT NULL UNIQUE,
   path TEXT NOT NULL,
   created_at_ns INTEGER NOT NULL
-) STRICT;
+, forgotten_run_id INTEGER REFERENCES runs(id)) STRICT;
 
 CREATE INDEX idx_contents_origin_node ON contents(origin_node_id) WHERE origin_node_id IS NOT NULL;
 

@@ -13,10 +13,14 @@ struct VolumeRow {
   std::string name;
   std::string path;
   std::int64_t created_at_ns = 0;
+  std::optional<std::int64_t> forgotten_run;  // the `volumes forget` run; empty while active
 };
 
 std::optional<VolumeRow> find_volume(Db& db, const std::string& name);
-std::vector<VolumeRow> list_volumes(Db& db);
+// Active volumes only, unless `with_forgotten`.
+std::vector<VolumeRow> list_volumes(Db& db, bool with_forgotten = false);
+// Marks the volume forgotten by `run_id`, or (nullopt) active again.
+void set_forgotten(Db& db, std::int64_t volume_id, std::optional<std::int64_t> run_id);
 // This database's random identity (32 hex digits), written into the markers
 // of the volumes it owns.
 std::string database_identity(Db& db);

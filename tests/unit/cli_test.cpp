@@ -462,7 +462,7 @@ TEST_F(CliTest, UnknownVolumeIsAnErrorOnceTheIndexExists) {
     auto r = fails(args);
     EXPECT_THAT(r.err, HasSubstr("unknown volume \"nope\"")) << ::testing::PrintToString(args);
   }
-  EXPECT_THAT(fails({"runs", "--volume", "nope"}).err, HasSubstr("— see `squirrel volumes`"));
+  EXPECT_THAT(fails({"runs", "--volume", "nope"}).err, HasSubstr("(see `squirrel volumes`)"));
   EXPECT_EQ(sq::test::read_file(sb.db_path()), before);
 }
 

@@ -108,8 +108,7 @@ namespace {
 
 const config::Volume& policy(const config::Config& cfg, const std::string& volume) {
   const auto* v = cfg.volume(volume);
-  if (!v) throw Error(ErrorKind::not_found, fmt::format("unknown volume \"{}\" (declare it in {})",
-                                                        escape_for_display(volume), cfg.file.string()));
+  if (!v) throw config::unknown_volume(volume, cfg.file);
   if (v->offload_requires.empty())
     throw Error(ErrorKind::refused, fmt::format("volume \"{}\" has no offload_requires — offload refuses to delete "
                                                 "without an explicit list of required targets", volume));
