@@ -39,48 +39,18 @@ using sq::test::write_file;
 const std::vector<std::string> kDocFiles = {"cli.md", "guide.md", "configuration.md", "schema.md"};
 
 // Every id a story below checks.
-const std::set<std::string> kKnownIds = {"cli-errors",
-                                         "cli-usage-error",
-                                         "cli-version",
-                                         "cli-init",
-                                         "cli-index",
-                                         "cli-index-json",
-                                         "cli-backup",
-                                         "cli-sync",
-                                         "cli-verify",
-                                         "cli-verify-alarm",
-                                         "cli-offload",
-                                         "cli-restore",
-                                         "cli-restore-unindexed",
-                                         "cli-recover-list",
-                                         "cli-recover-execute",
-                                         "cli-destination-check",
-                                         "cli-audit",
-                                         "cli-audit-folders",
-                                         "cli-query-hash",
-                                         "cli-query-path",
-                                         "cli-volumes",
-                                         "cli-volumes-move",
-                                         "cli-runs",
-                                         "cli-config-check",
-                                         "cli-db-restore",
-                                         "guide-marker",
-                                         "guide-already-running",
-                                         "guide-config-check",
-                                         "guide-config-error",
-                                         "guide-index-first",
-                                         "guide-index-shallow",
-                                         "guide-audit",
-                                         "guide-history",
-                                         "guide-receipts",
-                                         "guide-moved-error",
-                                         "guide-runs-fail",
-                                         "guide-db-backup",
-                                         "guide-db-check",
-                                         "guide-db-restore",
-                                         "guide-privacy",
-                                         "config-errors",
-                                         "illustrative"};
+// clang-format off
+const std::set<std::string> kKnownIds = {
+    "cli-errors", "cli-progress", "cli-usage-error", "cli-version", "cli-init", "cli-index", "cli-index-json",
+    "cli-backup", "cli-sync", "cli-verify", "cli-verify-alarm", "cli-offload", "cli-restore", "cli-restore-unindexed",
+    "cli-recover-list", "cli-recover-execute", "cli-destination-check", "cli-audit", "cli-audit-folders",
+    "cli-query-hash", "cli-query-path", "cli-volumes", "cli-volumes-move", "cli-runs", "cli-config-check",
+    "cli-db-restore", "guide-marker", "guide-already-running", "guide-config-check", "guide-config-error",
+    "guide-index-first", "guide-index-shallow", "guide-audit", "guide-history", "guide-receipts", "guide-moved-error",
+    "guide-runs-fail", "guide-db-backup", "guide-db-check", "guide-db-restore", "guide-privacy", "config-errors",
+    "illustrative",
+};
+// clang-format on
 
 std::vector<DocBlock> all_blocks() {
   std::vector<DocBlock> blocks;
@@ -478,4 +448,25 @@ TEST(DocExamples, ConfigErrorsNameFileLineKeyAndFix) {
              "node_name = \"laptop\"\n[volumes.photos]\npath = \"~/Pictures\"\nindex_every = \"2h\"\n"
              "sync_every = \"1h\"\n");
   expect_example("config-errors", typo + w.said("squirrel config check"));
+}
+
+// With -P the line is drawn on a pipe too: each frame starts with "\r" and
+// an erase-line; the last frame (everything done) is always drawn.
+TEST(DocExamples, TheProgressLine) {
+  DocWorld w;
+  w.with_destinations("\"usb\"");
+  w.put("dir/0.bin", std::string(300000, '0'));
+  w.put("dir/a.bin", std::string(100000, 'a'));
+  w.run("squirrel backup --init");
+  fs::remove_all(w.pictures() / "dir");
+  w.run("squirrel index photos");
+  auto err = w.run("squirrel restore photos dir -P").err;
+  std::vector<std::string> frames;
+  for (std::size_t at = 0, next; at < err.size(); at = next + 4) {
+    next = err.find("\r\033[K", at);
+    if (next == std::string::npos) next = err.size();
+    if (next > at) frames.push_back(err.substr(at, next - at));
+  }
+  ASSERT_FALSE(frames.empty()) << err;
+  expect_example("cli-progress", frames.back() + "\n");
 }
