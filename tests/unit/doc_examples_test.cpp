@@ -44,7 +44,8 @@ const std::set<std::string> kKnownIds = {
     "cli-errors", "cli-progress", "cli-usage-error", "cli-version", "cli-init", "cli-index", "cli-index-json",
     "cli-backup", "cli-sync", "cli-verify", "cli-verify-alarm", "cli-offload", "cli-restore", "cli-restore-unindexed",
     "cli-recover-list", "cli-recover-execute", "cli-destination-check", "cli-audit", "cli-audit-folders",
-    "cli-query-hash", "cli-query-path", "cli-volumes", "cli-volumes-move", "cli-runs", "cli-config-check",
+    "cli-query-hash", "cli-query-path", "cli-volumes", "cli-volumes-move", "cli-volumes-adopt", "cli-runs",
+    "cli-runs-fail", "cli-config-check",
     "cli-db-restore", "guide-marker", "guide-already-running", "guide-config-check", "guide-config-error",
     "guide-index-first", "guide-index-shallow", "guide-audit", "guide-history", "guide-receipts", "guide-moved-error",
     "guide-runs-fail", "guide-db-backup", "guide-db-check", "guide-db-restore", "guide-privacy", "config-errors",
@@ -148,6 +149,16 @@ TEST(DocExamples, EveryOutputBlockIsMarkedWithAKnownId) {
     if (id != "illustrative" && marked[id] != 1)
       problems.push_back(id + " marks " + std::to_string(marked[id]) + " blocks, not 1");
   EXPECT_THAT(problems, ::testing::IsEmpty());
+}
+
+// An output shown inline ("**Output:** `...`") cannot be checked: it must
+// be a marked block.
+TEST(DocExamples, NoOutputIsShownInline) {
+  for (const auto& f : kDocFiles) {
+    auto lines = split_lines(read_file(sq::test::source_dir() / "docs" / f));
+    for (std::size_t i = 0; i < lines.size(); ++i)
+      EXPECT_NE(lines[i].rfind("**Output:** `", 0), 0u) << f << ":" << i + 1 << ": make it a marked block";
+  }
 }
 
 TEST(DocExamples, EveryCommandLineNamesARealCommandAndFlags) {
@@ -338,7 +349,10 @@ TEST(DocExamples, RunsDatabaseAndAMovedVolume) {
   w.run("squirrel index photos");
   auto running = begin_running(w.db(), "photos", sq::store::RunKind::index);
   expect_example("guide-already-running", w.said("squirrel index photos"));
-  expect_example("guide-runs-fail", w.transcript("squirrel runs fail " + std::to_string(running)));
+  auto failed = w.run("squirrel runs fail " + std::to_string(running));
+  expect_example("guide-runs-fail",
+                 DocWorld::typed("squirrel runs fail " + std::to_string(running)) + DocWorld::printed(failed));
+  expect_example("cli-runs-fail", DocWorld::printed(failed));
   auto backup = w.run("squirrel db backup");
   auto snapshot = trim(backup.out.substr(backup.out.rfind(' ')));
   expect_example("guide-db-backup", DocWorld::typed("squirrel db backup") + DocWorld::printed(backup) +
@@ -351,6 +365,9 @@ TEST(DocExamples, RunsDatabaseAndAMovedVolume) {
   w.write_config("[volumes.photos]\npath = \"~/Photos\"\n");
   expect_example("guide-moved-error", w.said("squirrel index photos"));
   expect_example("cli-volumes-move", w.said("squirrel volumes move photos ~/Photos"));
+  // The volume moves to a new database.
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(w.db().string() + suffix);
+  expect_example("cli-volumes-adopt", w.said("squirrel volumes adopt photos"));
 }
 
 TEST(DocExamples, PrivacyWarnings) {
