@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SQUIRREL_TARGETS=squirrel bash scripts/build.sh build >/dev/null
 BIN="$PWD/build/squirrel"
 OUT="${BENCH_DIR:-$PWD/bench/out}/scale"
-SIZES=(10000 100000)
+SIZES=(${SCALE_SIZES:-10000 100000})  # SCALE_SIZES="1000" for a quick check of the script
 [ "${1:-}" = "--million" ] && SIZES+=(1000000)
 rm -rf "$OUT"; mkdir -p "$OUT"
 
@@ -60,7 +60,24 @@ run_tree() {  # files
   timed --may-refuse "offload (presence+size)" "$BIN" --config "$W/config.toml" offload v .
   timed --may-refuse "restore without an index" "$BIN" --config "$W/config.toml" --db "$W/fresh.db" restore v --to "$W/elsewhere"
   compare_with_cp
+  recover_the_machine
   timed "destination reset" "$BIN" --config "$W/config.toml" destination reset d --yes
+}
+
+# The two ways back after losing the machine, each with a database of its
+# own: the index snapshot the destination holds installed by `recover` (the
+# volume folder still holds its marker, so nothing else is written), and
+# (no snapshot) the first sync of a fresh database onto the mirror, which
+# reads back and adopts every copy its receipts vouch for. The second uses
+# the tree "restore without an index" wrote.
+recover_the_machine() {
+  sq db backup --to "$W/dest/v/.squirrel-index/index-20260101T000000.000Z-run-999999999.db" >/dev/null
+  sed "s#^db = .*#db = \"$W/recovered.db\"#" "$W/config.toml" > "$W/recover.toml"
+  timed "recover --execute" "$BIN" --config "$W/recover.toml" recover --from d --execute --yes
+  rm -f "$W/dest/v/.squirrel-index/index-20260101T000000.000Z-run-999999999.db"
+  sed "s#^db = .*#db = \"$W/fresh.db\"#; s#path = \"$W/vol\"#path = \"$W/elsewhere\"#" "$W/config.toml" > "$W/fresh.toml"
+  "$BIN" --config "$W/fresh.toml" index v >/dev/null
+  timed "first sync adopting every copy" "$BIN" --config "$W/fresh.toml" sync v
 }
 
 # One copy rewritten with other bytes of the same size and mtime: a full

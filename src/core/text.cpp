@@ -364,6 +364,45 @@ std::string go_json(std::string_view dumped) {
   return out;
 }
 
+namespace {
+
+// One character of a JSON string as nlohmann's dump writes it (the
+// receipts squirrel has always written), then Go's HTML-safe escapes.
+void append_json_char(std::string& out, char c) {
+  switch (c) {
+    case '"': out += "\\\""; return;
+    case '\\': out += "\\\\"; return;
+    case '\b': out += "\\b"; return;
+    case '\f': out += "\\f"; return;
+    case '\n': out += "\\n"; return;
+    case '\r': out += "\\r"; return;
+    case '\t': out += "\\t"; return;
+    case '<': out += "\\u003c"; return;
+    case '>': out += "\\u003e"; return;
+    case '&': out += "\\u0026"; return;
+    default: break;
+  }
+  if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+  else out += c;
+}
+
+}  // namespace
+
+std::string go_json_string(std::string_view bytes) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < bytes.size();) {
+    std::size_t n = strict_utf8_len(bytes, i);
+    auto seq = bytes.substr(i, std::max<std::size_t>(n, 1));
+    if (n == 0) out += "\\ufffd";
+    else if (seq == "\xE2\x80\xA8") out += "\\u2028";
+    else if (seq == "\xE2\x80\xA9") out += "\\u2029";
+    else if (n == 1) append_json_char(out, seq[0]);
+    else out.append(seq);
+    i += seq.size();
+  }
+  return out + "\"";
+}
+
 std::string compact_utc(std::int64_t ns) {
   std::tm tm = utc_tm(ns);
   return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,

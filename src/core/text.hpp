@@ -46,6 +46,10 @@ std::optional<std::string> base64_decode(std::string_view text);
 // in JSON, so rewriting the whole text is safe; what is on a destination
 // then matches what the reference writes, byte for byte.
 std::string go_json(std::string_view dumped);
+// `bytes` as a JSON string literal written exactly as Go's encoding/json
+// writes a Go string: each byte that is not part of valid UTF-8 becomes the
+// escape \ufffd (a real U+FFFD stays raw), plus go_json's HTML escapes.
+std::string go_json_string(std::string_view bytes);
 
 std::int64_t now_ns();
 std::string rfc3339_utc(std::int64_t ns);

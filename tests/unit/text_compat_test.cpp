@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/text.hpp"
 
 namespace {
@@ -64,4 +66,25 @@ TEST(TextCompat, Rfc3339AsGoWritesAndReadsIt) {
   for (const char* bad : {"", "2025-01-31", "2025-01-31T09:15:00", "2025-13-01T00:00:00Z", "2025-01-31T09:15:00.Z",
                           "2025-01-31T09:15:00+1:00"})
     EXPECT_EQ(sq::parse_rfc3339_ns(bad), std::nullopt) << bad;
+}
+
+// Go's encoding/json writes each byte of a string that is not valid UTF-8
+// as the escape \ufffd, and a real U+FFFD as it is: a receipt's `path`
+// spells an invalid name the way the reference's does.
+TEST(TextCompat, AJsonStringSpellsEachInvalidByteAsGoDoes) {
+  EXPECT_EQ(sq::go_json_string("\xff.bin"), "\"\\ufffd.bin\"");
+  EXPECT_EQ(sq::go_json_string("\xef\xbf\xbd.bin"), "\"\xef\xbf\xbd.bin\"");
+  EXPECT_EQ(sq::go_json_string("a\xe2\x28\xa1"), "\"a\\ufffd(\\ufffd\"");  // a broken sequence: one per byte
+  EXPECT_EQ(sq::go_json_string("<&>\"\\\n\x01\x7f"), "\"\\u003c\\u0026\\u003e\\\"\\\\\\n\\u0001\x7f\"");
+  EXPECT_EQ(sq::go_json_string("\xe2\x80\xa8\xe2\x80\xa9"), "\"\\u2028\\u2029\"");
+}
+
+// For valid UTF-8 it writes exactly what the receipts always held (nlohmann's
+// dump through go_json), so no receipt written before changes meaning.
+TEST(TextCompat, AJsonStringOfValidUtf8IsWhatGoJsonOfTheDumpWrites) {
+  std::string every_ascii;
+  for (int c = 1; c < 128; ++c) every_ascii += static_cast<char>(c);
+  for (const std::string& s : {every_ascii, std::string("é 日本 \xf0\x9f\x90\xbf \xe2\x80\xa8 x"), std::string()}) {
+    EXPECT_EQ(sq::go_json_string(s), sq::go_json(nlohmann::json(s).dump())) << s;
+  }
 }

@@ -115,7 +115,8 @@ std::vector<SegmentLine> path_delta_since(store::Db& db, std::int64_t volume_id,
 }
 
 // JSON text is UTF-8, so `path` cannot hold bytes that are not: the
-// reference writes U+FFFD for each, and then a real U+FFFD reads the same.
+// reference writes the escape \ufffd for each, and a real U+FFFD then reads
+// the same once parsed.
 // Such a name gets its exact bytes in `path_b64` beside it.
 bool needs_exact_name(const std::string& path) {
   return !is_valid_utf8(path) || path.find(kReplacementCharacter) != std::string::npos;
@@ -124,14 +125,13 @@ bool needs_exact_name(const std::string& path) {
 std::string render_segment(const std::vector<SegmentLine>& lines) {
   std::string out;
   for (const auto& l : lines) {
-    nlohmann::ordered_json j;
-    j["path"] = utf8_replacing_invalid(l.path);
+    nlohmann::ordered_json j;  // every field after `path`, which Go spells per byte
     j["blake3"] = to_hex(l.hash);
     j["status"] = l.status;
     j["size_bytes"] = l.size;
     j["mtime_ns"] = l.mtime_ns;
     if (needs_exact_name(l.path)) j[kExactPathField] = base64_encode(l.path);
-    out += go_json(j.dump()) + "\n";
+    out += "{\"path\":" + go_json_string(l.path) + "," + go_json(j.dump()).substr(1) + "\n";
   }
   return out;
 }
