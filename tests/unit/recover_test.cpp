@@ -184,6 +184,21 @@ TEST_F(Adopt, ACopyThatDoesNotHoldWhatItsReceiptVouchesForStaysForeign) {
   EXPECT_EQ(read_file(sb.vdest() / ".squirrel-history" / ("run-" + run) / "2019/a.jpg"), "ALPHA BYTES");
 }
 
+TEST_F(Adopt, ASyncKilledWhileAdoptingGoesOnWhereItStopped) {
+  restore_on_a_fresh_machine();
+  ASSERT_EQ(sb.json({"sync"})[0].at("adopted"), 4);
+  {  // what a kill -9 after the first batch leaves: some copies recorded, no successful push
+    auto db = sq::store::Db::open(sb.db_path(), {.create = false, .read_only = false});
+    db.exec("UPDATE runs SET status = 'aborted' WHERE kind = 'sync'");
+    db.exec("DELETE FROM remote_paths WHERE id IN (SELECT id FROM remote_paths ORDER BY id LIMIT 2)");
+  }
+  auto again = sb.json({"sync"});
+  EXPECT_EQ(again[0].at("status"), "success") << again.dump();
+  EXPECT_EQ(again[0].at("adopted"), 2);
+  EXPECT_EQ(again[0].at("written"), 0);
+  EXPECT_EQ(again[0].at("displaced_unrecorded"), 0);  // the rest are not mistaken for foreign files
+}
+
 TEST_F(Adopt, ATreeWithoutReceiptsIsRefusedAndTheDryRunSaysSoToo) {
   fs::remove_all(sb.vdest() / ".squirrel-index");
   restore_on_a_fresh_machine(1);  // restored, but nothing vouches for the bytes

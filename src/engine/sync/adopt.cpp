@@ -27,7 +27,8 @@ struct Candidate {
 
 struct Candidates {
   std::vector<Candidate> list;
-  std::int64_t files = 0;  // regular files found at the destination
+  std::int64_t files = 0;     // regular files found at the destination
+  std::int64_t recorded = 0;  // of them, those the ledger already holds (an interrupted adoption)
 };
 
 // Vouched, indexed files at the destination, in walk order; reads no bytes.
@@ -35,9 +36,10 @@ Candidates find_candidates(Push& p) {
   auto warn = [&p](const std::string& path, const std::string& msg) { p.warn(path, msg); };
   auto listing = restore_detail::list_mirror(*p.t, p.name(), warn);
   store::Stmt q(p.db(),
-                "SELECT f.content_id FROM files f JOIN folders d ON d.id = f.folder_id JOIN contents c ON c.id = "
-                "f.content_id WHERE d.volume_id = ?1 AND d.path = ?2 AND f.name = ?3 AND c.blake3 = ?4 AND "
-                "c.size_bytes = ?5 LIMIT 1");
+                "SELECT f.content_id, EXISTS (SELECT 1 FROM remote_paths r WHERE r.destination = ?6 AND r.folder_id "
+                "= f.folder_id AND r.name = f.name AND r.state IN ('committing','live')) FROM files f JOIN folders d "
+                "ON d.id = f.folder_id JOIN contents c ON c.id = f.content_id WHERE d.volume_id = ?1 AND d.path = ?2 "
+                "AND f.name = ?3 AND c.blake3 = ?4 AND c.size_bytes = ?5 LIMIT 1");
   Candidates out;
   out.files = static_cast<std::int64_t>(listing.items.size());
   for (const auto& it : listing.items) {
@@ -45,8 +47,10 @@ Candidates find_candidates(Push& p) {
     if (!it.hash || !store::outside_reserved(folder, name)) continue;
     q.reset();
     q.bind(1, p.volume_id()).bind(2, store::blob_of(folder)).bind(3, store::blob_of(name));
-    q.bind(4, store::Value{store::Blob(it.hash->begin(), it.hash->end())}).bind(5, it.size);
-    if (q.step()) out.list.push_back({it.path, q.i64(0), it.size, *it.hash});
+    q.bind(4, store::Value{store::Blob(it.hash->begin(), it.hash->end())}).bind(5, it.size).bind(6, p.dest());
+    if (!q.step()) continue;
+    if (q.i64(1)) out.recorded += 1;
+    else out.list.push_back({it.path, q.i64(0), it.size, *it.hash});
   }
   return out;
 }
@@ -87,13 +91,13 @@ void record(Push& p, const std::vector<store::CommitIntent>& intents) {
 
 }  // namespace
 
-std::int64_t adopt_vouched_copies(Push& p) {
+std::int64_t adopt_vouched_copies(Push& p, bool required) {
   auto found = find_candidates(p);
-  if (found.list.empty()) refuse_foreign(p, found.files);
+  if (found.list.empty() && required) refuse_foreign(p, found.files);
   if (p.opts.dry_run) {
     for (const auto& c : found.list) p.adoptable.emplace(c.path, c.content_id);
     p.report.adopted = static_cast<std::int64_t>(found.list.size());
-    p.report.left_foreign = found.files - p.report.adopted;
+    p.report.left_foreign = found.files - found.recorded - p.report.adopted;
     return p.report.adopted;
   }
   std::vector<store::CommitIntent> batch;
@@ -105,11 +109,12 @@ std::int64_t adopt_vouched_copies(Push& p) {
   }
   p.report.adopted += static_cast<std::int64_t>(batch.size());
   if (!batch.empty()) record(p, batch);
-  if (p.report.adopted == 0) refuse_foreign(p, found.files);
-  p.report.left_foreign = found.files - p.report.adopted;
-  p.warn("", fmt::format("adopted {} copy(ies) at the destination that its receipts vouch for, each read back; {} "
-                         "other file(s) there stay foreign",
-                         p.report.adopted, p.report.left_foreign));
+  if (p.report.adopted == 0 && required) refuse_foreign(p, found.files);
+  p.report.left_foreign = found.files - found.recorded - p.report.adopted;
+  if (p.report.adopted > 0)
+    p.warn("", fmt::format("adopted {} copy(ies) at the destination that its receipts vouch for, each read back; {} "
+                           "other file(s) there stay foreign",
+                           p.report.adopted, p.report.left_foreign));
   return p.report.adopted;
 }
 

@@ -64,7 +64,7 @@ std::int64_t watermark(Push& p) {
   std::int64_t last = last_success(p);
   bool recorded = store::has_ledger_rows(p.db(), p.dest(), p.volume_id());
   if (last == 0) {
-    if (!recorded && volume_dir_holds_data(p)) adopt_vouched_copies(p);
+    if (volume_dir_holds_data(p)) adopt_vouched_copies(p, !recorded);
     return 0;
   }
   if (p.t->stat(p.receipt(last)).type == dest::EntryType::file) return last;

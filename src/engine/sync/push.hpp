@@ -52,10 +52,12 @@ struct Push {
 void check_destination_marker(Push& p);                 // throws Error(refused)
 void reconcile(Push& p);                                // settles what earlier pushes left in flight
 std::int64_t watermark(Push& p);                        // throws Error(refused) per the watermark rule
-// A first push onto copies squirrel holds no record of: adopts each copy a
-// receipt vouches for and the index holds, once read back (a dry run only
-// counts them); throws Error(refused) when there is none. Returns the count.
-std::int64_t adopt_vouched_copies(Push& p);
+// Until a first push succeeds: adopts each unrecorded copy a receipt
+// vouches for and the index holds, once read back (a dry run only counts
+// them). `required` (the ledger holds nothing yet): throws Error(refused)
+// when there is none. A retry after an interrupted adoption goes on where
+// it stopped instead of treating the rest as foreign. Returns the count.
+std::int64_t adopt_vouched_copies(Push& p, bool required);
 bool destination_folds_case(Push& p);                  // the fold probe
 void refuse_fold_collisions(Push& p, Plan& plan);       // drops colliding paths, counting them failed
 void execute_plan(Push& p, const Plan& plan);           // stage, flush, read back, displace, commit
