@@ -119,7 +119,7 @@ void add_restore_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("restore", "Bring files back from a destination, offloaded ones included");
   cmd->add_option("volume", f->volume, "Volume name")->required();
   cmd->add_option("paths", f->paths, "Only these files or folders, missing ones included (default: every present and offloaded file)");
-  cmd->add_option("--from", f->from, "Destination to restore from (default: the volume's first local mirror)");
+  cmd->add_option("--from", f->from, "Destination to restore from (default: the volume's first local or sftp mirror)");
   cmd->add_option("--to", f->to, "Restore into this empty directory instead of the volume");
   cmd->add_flag("--shallow", f->shallow,
                 "Skip the checksum comparison (rclone mirrors only; every other source is re-hashed anyway)");

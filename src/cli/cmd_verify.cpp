@@ -1,4 +1,4 @@
-// squirrel verify [<destination>] [--full] [--share PCT] [-P] [--json]
+// squirrel verify [<destination>] [--full] [--share PCT] [--download] [-P] [--json]
 // squirrel verify ack <destination>
 #include <fmt/format.h>
 
@@ -18,7 +18,7 @@ namespace {
 
 struct VerifyFlags {
   std::string destination, ack_destination;
-  bool full = false, progress = false, json = false;
+  bool full = false, progress = false, json = false, download = false;
   double share = 10;
 };
 
@@ -29,7 +29,7 @@ nlohmann::json report_json(const engine::sync::VerifyReport& r) {
   return {{"destination", r.destination}, {"runs", r.run_ids},         {"checked", r.checked},
           {"rehashed", r.rehashed},       {"bytes_rehashed", r.bytes_rehashed}, {"bytes_stored", r.bytes_stored},
           {"findings", findings},         {"alarm_raised", r.alarm_raised}, {"alarm_cleared", r.alarm_cleared},
-          {"refreshed", r.refreshed_volumes},
+          {"refreshed", r.refreshed_volumes},   {"unchecked", r.unchecked}, {"method", r.method},
           {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)}};
 }
 
@@ -38,9 +38,14 @@ void print_report(const engine::sync::VerifyReport& r) {
     std::fprintf(stderr, "ALARM: %s: %s/%s %s — %s; the next sync rewrites it, offload no longer trusts %s\n",
                  r.destination.c_str(), f.volume.c_str(), escape_for_display(f.path).c_str(), f.kind.c_str(),
                  f.detail.c_str(), r.destination.c_str());
-  print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}\n", r.destination, r.checked,
+  print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}{}\n", r.destination, r.checked,
                     r.rehashed, format_bytes(r.bytes_rehashed), format_bytes(r.bytes_stored), r.findings.size(),
+                    r.unchecked ? fmt::format(" unchecked={}", r.unchecked) : "",
                     r.alarm_cleared ? " (alarm cleared)" : ""));
+  if (r.unchecked)
+    std::fprintf(stderr, "warning: %s could not hash %lld copy(ies) itself; they were neither confirmed nor found "
+                         "damaged — run `squirrel verify %s --download` to read them back over the wire\n",
+                 r.destination.c_str(), static_cast<long long>(r.unchecked), r.destination.c_str());
   if (!r.volatile_fs.empty())
     std::fprintf(stderr, "warning: %s is on %s, which does not survive a reboot; its copies stay presence+size and "
                          "never count as durable\n", r.destination.c_str(), r.volatile_fs.c_str());
@@ -50,8 +55,8 @@ std::vector<std::string> targets(const config::Config& cfg, const VerifyFlags& f
   if (!f.destination.empty()) return {f.destination};
   std::vector<std::string> out;
   for (const auto& [name, d] : cfg.destinations)
-    if (d.type == "local" && d.layout == "mirror") out.push_back(name);
-  if (out.empty()) throw Error(ErrorKind::usage, "no local mirror destinations to verify");
+    if (d.native_mirror()) out.push_back(name);
+  if (out.empty()) throw Error(ErrorKind::usage, "no local or sftp mirror destinations to verify");
   return out;
 }
 
@@ -61,6 +66,7 @@ void run(Context& ctx, const VerifyFlags& f) {
   engine::sync::VerifyOptions opts;
   opts.full = f.full;
   opts.share = f.share / 100.0;
+  opts.download = f.download;
   auto out = nlohmann::json::array();
   ProgressLine progress(f.progress || stderr_is_tty());
   for (const auto& dest : targets(cfg, f)) {
@@ -98,9 +104,11 @@ void ack(Context& ctx, const std::string& dest) {
 void add_verify_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<VerifyFlags>();
   auto* cmd = app.add_subcommand("verify", "Re-check the copies at a destination against the ledger");
-  cmd->add_option("destination", f->destination, "Destination (default: every local mirror)");
+  cmd->add_option("destination", f->destination, "Destination (default: every local and sftp mirror)");
   cmd->add_flag("--full", f->full, "Re-hash every copy instead of about a tenth of the bytes");
   cmd->add_option("--share", f->share, "Percentage of stored bytes to re-hash (default 10)");
+  cmd->add_flag("--download", f->download,
+                "Read the re-hashed copies back over the wire and BLAKE3 them here (an SFTP server that cannot hash)");
   cmd->add_flag("-P,--progress", f->progress, "Show a live progress line even when stderr is not a terminal");
   cmd->add_flag("--json", f->json, "Print JSON");
   auto* a = cmd->add_subcommand("ack", "Acknowledge a destination alarm (audited with your user name)");

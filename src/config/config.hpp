@@ -76,6 +76,8 @@ struct Destination {
   bool can_ever_gate_offload() const;
   // The root is a directory on this machine (local, kopia, a restic path).
   bool has_local_root() const;
+  // A mirror squirrel writes itself: local, or sftp without crypt.
+  bool native_mirror() const { return layout == "mirror" && !crypt && (type == "local" || type == "sftp"); }
 };
 
 struct Node {

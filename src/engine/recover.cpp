@@ -23,11 +23,10 @@ namespace {
 
 constexpr const char* kIndexDir = ".squirrel-index";
 
-std::unique_ptr<dest::Transport> open_destination(const std::string& root, const std::string& destination,
-                                                  const sync::TransportFactory& transport) {
+std::unique_ptr<dest::Transport> open_destination(const config::Destination& d, const sync::TransportFactory& transport) {
   dest::StallOptions stall;
-  stall.destination = destination;
-  return dest::stall_guarded(transport ? transport(root) : dest::open_local_transport(root), std::move(stall));
+  stall.destination = d.name;
+  return dest::stall_guarded(sync::open_mirror_transport(d, transport), std::move(stall));
 }
 
 // "yyyymmddThhmmss.mmmZ" -> ns since the epoch.
@@ -74,15 +73,16 @@ void scan_volume(dest::Transport& t, const std::string& volume, RecoverPlan& pla
 
 RecoverPlan plan_recover(const config::Config& cfg, const std::string& destination,
                          const sync::TransportFactory& transport) {
-  const auto& d = sync::require_local_mirror(cfg, destination);
+  const auto& d = sync::require_native_mirror(cfg, destination);
   RecoverPlan plan;
   plan.destination = destination;
   plan.root = d.root;
+  plan.dest = d;
   std::error_code ec;
-  if (!std::filesystem::is_directory(d.root, ec))
+  if (d.type == "local" && !std::filesystem::is_directory(d.root, ec))
     throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted?",
                                                 escape_for_display(d.root)));
-  auto t = open_destination(d.root, destination, transport);
+  auto t = open_destination(d, transport);
   for (const auto& e : t->list(""))
     if (e.stat.type == dest::EntryType::directory && dest::is_clean_name(e.name))
       scan_volume(*t, e.name, plan);
@@ -137,7 +137,7 @@ const RemoteSnapshot& chosen(const RecoverPlan& plan, const std::string& choice)
 FetchedSnapshot fetch_snapshot(const RecoverPlan& plan, const std::optional<std::string>& choice,
                                const std::filesystem::path& dir, const RecoverWarn& warn,
                                const sync::TransportFactory& transport) {
-  auto t = open_destination(plan.root, plan.destination, transport);
+  auto t = open_destination(plan.dest, transport);
   std::vector<const RemoteSnapshot*> order;
   if (choice) order.push_back(&chosen(plan, *choice));
   else for (const auto& s : plan.snapshots) order.push_back(&s);

@@ -40,6 +40,7 @@ struct RemoteSnapshot {
 
 struct RecoverPlan {
   std::string destination, root;
+  config::Destination dest;  // how to reach it again
   std::vector<RemoteSnapshot> snapshots;  // newest first (names of unknown age last)
   // The highest run id the destination names anywhere (receipts, history,
   // staging, snapshots): the recovered database's runs continue above it,

@@ -139,13 +139,13 @@ std::optional<std::string> configured_source(const config::Config& cfg, const st
                                              const std::string& from) {
   if (!from.empty()) return from;
   for (const auto& t : cfg.volume(volume)->sync_to)
-    if (const auto* d = cfg.destination(t); d && d->type == "local" && d->layout == "mirror") return t;
+    if (const auto* d = cfg.destination(t); d && d->native_mirror()) return t;
   return std::nullopt;
 }
 
 std::string pick_source(const config::Config& cfg, const std::string& volume, const std::string& from) {
   if (auto source = configured_source(cfg, volume, from)) return *source;
-  throw Error(ErrorKind::usage, fmt::format("volume \"{}\" syncs to no local mirror — pass --from DEST", volume));
+  throw Error(ErrorKind::usage, fmt::format("volume \"{}\" syncs to no local or sftp mirror — pass --from DEST", volume));
 }
 
 // Preflight refusals (a re-pointed volume, a missing marker, a target in
@@ -213,8 +213,8 @@ Fd create_target_root(const std::string& to) {
   return open_root(to);
 }
 
-std::unique_ptr<dest::Transport> open_source(const RestoreOptions& opts, const std::string& root) {
-  return opts.transport ? opts.transport(root) : dest::open_local_transport(root);
+std::unique_ptr<dest::Transport> open_source(const RestoreOptions& opts, const config::Destination& d) {
+  return sync::open_mirror_transport(d, opts.transport);
 }
 
 // The copies must come from this volume's directory at the destination;
@@ -368,7 +368,7 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
   Preflight preflight(cfg, db, volume, opts);
   auto vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });
   RestoreReport rep = start_report(cfg, volume, opts);
-  const auto& d = sync::require_local_mirror(cfg, rep.from);
+  const auto& d = sync::require_native_mirror(cfg, rep.from);
   auto items = indexed_items(db, vol.row->id, rep, opts);
   rep.selected = static_cast<std::int64_t>(items.size());
   if (opts.dry_run) {
@@ -379,7 +379,7 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
     return rep;
   }
   if (!opts.to.empty()) preflight([&] { check_target_root(opts.to, opts.in_place); });
-  auto t = open_source(opts, d.root);
+  auto t = preflight([&] { return open_source(opts, d); });
   preflight([&] { require_marker(*t, volume, d.root); });
   rep.run_id = begin_restore(db, vol.row->id, rep.from);
   items = items_inside_gate(db, vol, rep, opts);
@@ -425,8 +425,8 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
   if (row) vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });  // re-pointed?
   RestoreReport rep = start_report(cfg, volume, opts);
   rep.without_index = true;
-  const auto& d = sync::require_local_mirror(cfg, rep.from);
-  auto t = open_source(opts, d.root);
+  const auto& d = sync::require_native_mirror(cfg, rep.from);
+  auto t = preflight([&] { return open_source(opts, d); });
   preflight([&] { require_marker(*t, volume, d.root); });
   auto warn = [&](const std::string& path, const std::string& msg) {
     if (listener) listener({RestoreEvent::Type::warning, path, msg, 0, 0, 0, 0});

@@ -18,6 +18,8 @@ constexpr std::pair<VerifyMethod, std::string_view> kMethods[] = {
     {VerifyMethod::presence_size, "presence+size"},
     {VerifyMethod::checksum, "checksum"},
     {VerifyMethod::fingerprint_verified, "fingerprint-verified"},
+    {VerifyMethod::server_hash, "server-hash"},
+    {VerifyMethod::download_blake3, "download-blake3"},
     {VerifyMethod::peer_blake3, "peer-blake3"},
     {VerifyMethod::kopia_verify, "kopia-verify"},
     {VerifyMethod::restic_check, "restic-check"},
@@ -51,6 +53,8 @@ bool is_content_verified(std::optional<VerifyMethod> m) {
   if (!m) return false;
   switch (*m) {
     case VerifyMethod::fingerprint_verified:
+    case VerifyMethod::server_hash:
+    case VerifyMethod::download_blake3:
     case VerifyMethod::peer_blake3:
     case VerifyMethod::kopia_verify:
     case VerifyMethod::restic_check:

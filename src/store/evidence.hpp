@@ -18,6 +18,8 @@ enum class VerifyMethod {
   presence_size,         // the copy exists at the expected size
   checksum,              // a provider checksum compared (rclone): not our BLAKE3
   fingerprint_verified,  // every copy's BLAKE3 read back from the destination
+  server_hash,           // the destination's server hashed every stored copy (its hash command) and it matched
+  download_blake3,       // every copy was downloaded and its BLAKE3 computed here
   peer_blake3,           // a peer re-hashed every delivered file
   kopia_verify,          // kopia snapshot verify read back a share of the bytes
   restic_check,          // restic check --read-data-subset read back a share of the bytes

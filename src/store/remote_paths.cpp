@@ -30,6 +30,7 @@ LedgerRow read_row(const Stmt& st) {
   r.mtime_ns = st.i64(10);
   r.checksum = st.opt_text(11);
   r.verified_at_ns = st.opt_i64(12);
+  r.checksum_algo = st.opt_text(13);
   return r;
 }
 
@@ -39,7 +40,8 @@ std::vector<LedgerRow> ledger_rows(Db& db, const std::string& destination, std::
                                    const std::vector<std::string>& states) {
   std::string sql =
       "SELECT p.id, d.path, p.name, p.folder_id, p.content_id, c.blake3, p.written_run_id, p.state, "
-      "p.displaced_run_id, p.size_bytes, p.mtime_ns, p.checksum, p.verified_at_ns FROM remote_paths p JOIN folders d "
+      "p.displaced_run_id, p.size_bytes, p.mtime_ns, p.checksum, p.verified_at_ns, p.checksum_algo FROM remote_paths p "
+      "JOIN folders d "
       "ON d.id = p.folder_id JOIN contents c ON c.id = p.content_id WHERE p.destination = ? AND d.volume_id = ?";
   // The states go in as literals, not parameters: only then can SQLite
   // use the partial index of unsettled rows instead of scanning the ledger.
@@ -83,7 +85,7 @@ std::vector<std::int64_t> begin_commits(Db& db, const std::string& destination, 
     ins.reset();
     ins.bind(1, destination).bind(2, *folder).bind(3, blob_of(name)).bind(4, i.content_id).bind(5, run_id);
     ins.bind(6, i.size).bind(7, i.mtime_ns);
-    ins.bind(8, i.checksum ? Value{std::string("blake3")} : Value{});
+    ins.bind(8, i.checksum ? Value{i.checksum_algo} : Value{});
     ins.bind(9, i.checksum ? Value{*i.checksum} : Value{});
     ins.bind(10, i.verified_at_ns ? Value{*i.verified_at_ns} : Value{});
     ins.run();
@@ -121,12 +123,12 @@ void mark_lost(Db& db, const std::vector<std::int64_t>& ids) {
   tx.commit();
 }
 
-void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns) {
+void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns, const std::string& algo) {
   Tx tx(db);
   db.execute(
-      "UPDATE remote_paths SET checksum_algo = 'blake3', checksum = ?1, verified_at_ns = ?2 WHERE id = ?3 AND state IN "
-      "('live','displaced') AND (checksum IS NULL OR checksum = ?1)",
-      {Value{hex}, Value{at_ns}, Value{id}});
+      "UPDATE remote_paths SET checksum_algo = ?4, checksum = ?1, verified_at_ns = ?2 WHERE id = ?3 AND state IN "
+      "('live','displaced') AND (checksum IS NULL OR (checksum = ?1 AND checksum_algo = ?4) OR checksum_algo != ?4)",
+      {Value{hex}, Value{at_ns}, Value{id}, Value{algo}});
   if (db.changes() != 1)
     throw Error(ErrorKind::corrupt, fmt::format("ledger row {} cannot take checksum {}", id, hex));
   tx.commit();

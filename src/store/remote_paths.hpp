@@ -26,6 +26,7 @@ struct LedgerRow {
   std::int64_t size = 0, mtime_ns = 0;
   std::optional<std::string> checksum;
   std::optional<std::int64_t> verified_at_ns;
+  std::optional<std::string> checksum_algo;
 };
 
 // Rows of a volume at a destination, optionally only in the given states.
@@ -37,8 +38,9 @@ struct CommitIntent {
   std::string path;
   std::int64_t content_id = 0;
   std::int64_t size = 0, mtime_ns = 0;
-  std::optional<std::string> checksum;  // lowercase hex BLAKE3 read back
+  std::optional<std::string> checksum;  // lowercase hex read back (or hashed by the server)
   std::optional<std::int64_t> verified_at_ns;
+  std::string checksum_algo = "blake3";  // of checksum
 };
 // Inserts `committing` rows; returns their ids in order. All or nothing.
 std::vector<std::int64_t> begin_commits(Db& db, const std::string& destination, std::int64_t volume_id,
@@ -65,6 +67,7 @@ std::vector<VersionCopy> copies_of_version(Db& db, std::int64_t volume_id, const
 std::int64_t count_lost_copies(Db& db, std::int64_t volume_id, const std::string& destination);
 // Re-stamps a verified read-back on a live or displaced row; a read never
 // replaces a recorded checksum.
-void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns);
+void record_verified(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns,
+                     const std::string& algo = "blake3");
 
 }  // namespace sq::store

@@ -172,5 +172,5 @@ TEST_F(OffloadGate, NotContentVerifiedWhereOnlyPresenceIsLeftAndFingerprintsCarr
   EXPECT_EQ(refused(r), (Causes{{"a.txt", "d:not-content-verified"}}));
   EXPECT_EQ(r.offloaded, 2) << "c.txt and dir/b.txt pass on their copies' checksums";
   ASSERT_EQ(r.refusals.size(), 1u);
-  EXPECT_EQ(r.refusals[0].next, "squirrel verify d");
+  EXPECT_EQ(r.refusals[0].next, "squirrel verify d --full (on an SFTP server that cannot run a hash command: squirrel verify d --download --full)");
 }

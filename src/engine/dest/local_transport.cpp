@@ -443,6 +443,7 @@ PutResult LocalTransport::put(const std::string& name, const ReadFn& read, std::
   try {
     result = copy_into(fd, read, name);
     set_mtime(fd, mtime_ns, name);
+    result.mtime_ns = mtime_ns;
   } catch (...) {
     // The file is ours (created exclusively just now); a half-written one
     // must not stay under the name.
@@ -503,6 +504,7 @@ std::optional<ReadBack> LocalTransport::hash_direct(int fd, struct stat st, cons
     note_progress();
   }
   result.hash = hasher.finalize();
+  result.checksum = to_hex(result.hash);
   result.from_medium = true;
   return result;
 }
@@ -527,6 +529,7 @@ ReadBack LocalTransport::hash_buffered(const std::string& name) {
     note_progress();
   }
   result.hash = hasher.finalize();
+  result.checksum = to_hex(result.hash);
   result.from_medium = memory_backed(fd.get());
   return result;
 }

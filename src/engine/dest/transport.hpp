@@ -51,14 +51,34 @@ struct Entry {
 struct PutResult {
   std::int64_t bytes = 0;
   Digest hash{};  // BLAKE3 of exactly the bytes written
+  // The mtime the destination stored (a server may keep whole seconds);
+  // records hold this, so a later stat compares equal.
+  std::int64_t mtime_ns = 0;
+  // When the destination proves stored bytes with another algorithm (a
+  // server's sha256sum), that digest of exactly the bytes sent; else empty.
+  std::string sent_checksum;
 };
 
+// What a transport measured of stored bytes. Local: this machine read them
+// (algo "blake3"). A remote server: its own hash command hashed them there
+// (by_server; algo as the server ran it). algo empty: the transport cannot
+// look at stored bytes without sending them back, so nothing was measured.
 struct ReadBack {
   std::int64_t bytes = 0;
-  Digest hash{};
+  Digest hash{};  // BLAKE3 of the stored bytes; meaningful when algo == "blake3"
   // True when the bytes came from the storage medium: a direct read past the
   // page cache, or a memory filesystem whose pages are the medium.
   bool from_medium = false;
+  bool by_server = false;
+  std::string algo = "blake3";
+  std::string checksum;  // lowercase hex under algo
+  bool measured() const { return !algo.empty(); }
+  // Do the stored bytes hold what was sent (its BLAKE3, or the sent
+  // checksum under a server's algorithm)?
+  bool matches(const Digest& sent_blake3, const std::string& sent_checksum) const {
+    if (algo == "blake3") return hash == sent_blake3;
+    return measured() && !sent_checksum.empty() && checksum == sent_checksum;
+  }
 };
 
 // Fills buf with up to len bytes; returns 0 at end of input; throws on error.
@@ -100,7 +120,17 @@ class Transport {
   // Durability barrier: everything every earlier call did is on stable
   // storage when this returns (files and directory entries).
   virtual void flush() = 0;
+  // Why flush() cannot make written bytes durable here (a server without
+  // fsync@openssh.com), or empty when it can. Evidence from such a
+  // destination is recorded as the weaker method.
+  virtual std::string durability_gap() { return {}; }
 };
+
+// Reads `name` back over the transport (get) and BLAKE3s it here: the
+// proof for a destination that cannot hash its own bytes.
+ReadBack download_blake3(Transport& t, const std::string& name);
+// read_back() when it measures BLAKE3, else download_blake3().
+ReadBack read_back_blake3(Transport& t, const std::string& name);
 
 // Passes every call to another transport, so a wrapper overrides only the
 // calls it changes. It borrows the inner transport, or keeps it alive when
@@ -120,6 +150,7 @@ class ForwardingTransport : public Transport {
   void remove(const std::string& name) override { inner_.remove(name); }
   void mkdirs(const std::string& dir) override { inner_.mkdirs(dir); }
   void flush() override { inner_.flush(); }
+  std::string durability_gap() override { return inner_.durability_gap(); }
 
  private:
   std::shared_ptr<Transport> kept_;  // declared first: inner_ may refer to it
@@ -283,6 +314,7 @@ class FaultTransport : public Transport {
   void remove(const std::string& name) override;
   void mkdirs(const std::string& dir) override;
   void flush() override;
+  std::string durability_gap() override { return inner_->durability_gap(); }
 
  private:
   struct Undo {

@@ -30,14 +30,17 @@ bool is_world_cause(GateCause c) { return c >= GateCause::uncheckable_target; }
 std::string next_step(GateCause c, const std::string& volume, const std::string& target) {
   switch (c) {
     case GateCause::evidence_stale:
-    case GateCause::not_content_verified:
       return fmt::format("squirrel verify {}", target);
+    case GateCause::not_content_verified:
+      return fmt::format("squirrel verify {} --full (on an SFTP server that cannot run a hash command: squirrel "
+                         "verify {} --download --full)",
+                         target, target);
     case GateCause::alarm_latched:
       return fmt::format("squirrel verify {} --full (a clean pass clears the alarm), or `squirrel verify ack {}` once "
                          "you know why",
                          target, target);
     case GateCause::uncheckable_target:
-      return fmt::format("remove {} from offload_requires of {}, or require a local mirror", target, volume);
+      return fmt::format("remove {} from offload_requires of {}, or require a local or sftp mirror", target, volume);
     case GateCause::volatile_destination:
       return fmt::format("point destination {} at a disk that survives a reboot", target);
     case GateCause::destination_unreachable:

@@ -43,8 +43,8 @@ WorldCheck::WorldCheck(const config::Config& cfg, store::Db& db, std::string vol
 void WorldCheck::open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport) {
   const auto* d = cfg.destination(t.name);
   std::string detail;
-  if (!d || d->type != "local" || d->layout != "mirror") {
-    t.refusal = refusal(t.name, GateCause::uncheckable_target, "this squirrel can look only at local mirrors");
+  if (!d || !d->native_mirror()) {
+    t.refusal = refusal(t.name, GateCause::uncheckable_target, "this squirrel can look only at local and sftp mirrors");
     return;
   }
   t.root = d->root;
@@ -53,17 +53,18 @@ void WorldCheck::open_target(Target& t, const config::Config& cfg, const sync::T
     return;
   }
   std::error_code ec;
-  if (!std::filesystem::is_directory(t.root, ec)) {
+  bool local = d->type == "local";
+  if (local && !std::filesystem::is_directory(t.root, ec)) {
     t.refusal = refusal(t.name, GateCause::destination_unreachable, fmt::format("{} is not there", t.root));
     return;
   }
-  if (is_volatile_fs(std::filesystem::path(t.root) / volume_)) {
+  if (local && is_volatile_fs(std::filesystem::path(t.root) / volume_)) {
     t.refusal = refusal(t.name, GateCause::volatile_destination,
                         fmt::format("{} is on a memory filesystem that does not survive a reboot", t.root));
     return;
   }
   try {
-    t.t = transport ? transport(t.root) : dest::open_local_transport(t.root);
+    t.t = sync::open_mirror_transport(*d, transport);
     if (auto why = sync::marker_problem(*t.t, volume_)) t.refusal = refusal(t.name, GateCause::destination_unreachable, *why);
   } catch (const Error& e) {
     t.refusal = refusal(t.name, GateCause::destination_unreachable, e.what());
@@ -124,7 +125,9 @@ std::optional<GateRefusal> WorldCheck::confirm(Target& t, const GateFile& f, con
     record_finding(t, c, GateCause::copy_changed, detail, run_id);
     return refusal(t.name, GateCause::copy_changed, detail);
   }
-  auto rb = t.t->read_back(c.located);
+  // A server that hashes with another algorithm, or not at all: the copy
+  // comes back over the wire and is hashed here.
+  auto rb = dest::read_back_blake3(*t.t, c.located);
   rehashed_ += 1;
   if (rb.hash != hash || rb.bytes != size) {
     record_finding(t, c, GateCause::copy_damaged, "BLAKE3 differs from the content's", run_id);

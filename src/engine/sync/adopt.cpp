@@ -55,16 +55,19 @@ Candidates find_candidates(Push& p) {
   return out;
 }
 
-// Reads the copy back past the cache; the ledger row it earns, if any.
+// Reads the copy back past the cache (or has the server hash it with
+// BLAKE3); the ledger row it earns, if any. A copy nobody could hash with
+// BLAKE3 cannot be compared with the index, so it is not adopted.
 std::optional<store::CommitIntent> confirm(Push& p, const Candidate& c) {
   auto rb = p.t->read_back(p.in_volume(c.path));
   auto st = p.t->stat(p.in_volume(c.path));
-  if (rb.hash != c.hash || rb.bytes != c.size || st.type != dest::EntryType::file || st.size != c.size) {
+  if (rb.algo != "blake3" || rb.hash != c.hash || rb.bytes != c.size || st.type != dest::EntryType::file ||
+      st.size != c.size) {
     p.warn(c.path, "at the destination does not hold what its receipt vouches for; not adopted");
     return std::nullopt;
   }
   store::CommitIntent in{c.path, c.content_id, st.size, st.mtime_ns, std::nullopt, std::nullopt};
-  if (rb.from_medium) {
+  if (rb.from_medium || rb.by_server) {
     in.checksum = to_hex(rb.hash);
     in.verified_at_ns = now_ns();
   }

@@ -34,6 +34,10 @@ struct Item {
   enum class Trouble { none, drift, error } trouble = Trouble::none;
   std::string message;
   bool from_medium = true;      // the read-back came from the device, not the page cache
+  bool by_server = false;       // the destination's server hashed the stored bytes
+  std::string algo;             // of checksum
+  std::string sent_checksum;    // the server's algorithm over the bytes sent, when not BLAKE3
+  std::int64_t stored_mtime = 0;
   std::exception_ptr fatal;     // a stall or anything but an Error (a simulated crash) must reach the driver
 };
 
@@ -110,6 +114,8 @@ void stage_one(Push& p, Item& it) {
                       },
                       w.mtime_ns);
   if (put.bytes != w.size || put.hash != w.hash) it.trouble = Item::Trouble::drift;
+  it.sent_checksum = put.sent_checksum;
+  it.stored_mtime = put.mtime_ns;
 }
 
 // Streams the batch into staging; finish_stage() reports and flushes.
@@ -124,14 +130,19 @@ void finish_stage(Push& p, std::vector<Item>& items) {
 
 void read_back_one(Push& p, Item& it) {
   auto rb = p.t->read_back(p.staging_for(it.w->path, p.run_id));
-  if (rb.bytes != it.w->size || rb.hash != it.w->hash) {
+  if (rb.bytes != it.w->size || (rb.measured() && !rb.matches(it.w->hash, it.sent_checksum))) {
     it.trouble = Item::Trouble::error;
-    it.message = "the copy read back from the destination does not match — the disk may be failing";
+    it.message = rb.by_server ? "the server's hash of the stored copy does not match what was sent — its disk may be "
+                                "failing"
+                              : "the copy read back from the destination does not match — the disk may be failing";
     return;
   }
-  it.checksum = to_hex(rb.hash);
-  it.verified_at = now_ns();
   it.from_medium = rb.from_medium;
+  it.by_server = rb.by_server;
+  if (!rb.measured()) return;  // the destination cannot look at its bytes: nothing is claimed
+  it.algo = rb.algo;
+  it.checksum = rb.checksum;
+  it.verified_at = now_ns();
 }
 
 // A direct read mostly waits for the device and costs little CPU, so more
@@ -142,8 +153,10 @@ constexpr std::size_t kReadBacksPerStaging = 4;
 // device: one such copy makes the whole push claim the weaker method.
 void read_back(Push& p, std::vector<Item>& items) {
   in_flight(p, items, p.opts.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
-  for (const auto& it : items)
-    if (it.ok && !it.from_medium) p.all_read_back = false;
+  for (const auto& it : items) {
+    if (it.ok && !it.from_medium && !it.by_server) p.all_read_back = false;
+    if (it.ok && it.by_server) p.by_server = true;
+  }
 }
 
 }  // namespace
@@ -332,11 +345,11 @@ void commit(Push& p, std::vector<Item>& items) {
     // stamped read-back).
     std::optional<std::string> checksum;
     std::optional<std::int64_t> verified_at;
-    if (it.from_medium) {
+    if ((it.from_medium || it.by_server) && !it.checksum.empty()) {
       checksum = it.checksum;
       if (p.volatile_fs.empty()) verified_at = it.verified_at;
     }
-    intents.push_back({it.w->path, it.w->content_id, it.w->size, it.w->mtime_ns, checksum, verified_at});
+    intents.push_back({it.w->path, it.w->content_id, it.w->size, it.stored_mtime, checksum, verified_at, it.algo});
     committing.push_back(&it);
   }
   auto ids = store::begin_commits(p.db(), p.dest(), p.volume_id(), p.run_id, intents);

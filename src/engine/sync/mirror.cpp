@@ -26,14 +26,42 @@ std::unique_ptr<dest::Transport> guard_for(Push& p, std::int64_t run_id, bool bo
 
 }  // namespace
 
-const config::Destination& require_local_mirror(const config::Config& cfg, const std::string& name) {
+const config::Destination& require_native_mirror(const config::Config& cfg, const std::string& name) {
   const auto* d = cfg.destination(name);
   if (!d) throw Error(ErrorKind::not_found, fmt::format("unknown destination \"{}\" — declare it under [destinations] "
                                                         "in {}", escape_for_display(name), cfg.file.string()));
-  if (d->type != "local" || d->layout != "mirror")
-    throw Error(ErrorKind::usage, fmt::format("destination \"{}\" is {} {}; this squirrel syncs local mirrors only so "
-                                              "far", name, d->type, d->layout));
+  if (!d->native_mirror())
+    throw Error(ErrorKind::usage, fmt::format("destination \"{}\" is {} {}{}; this squirrel writes local and sftp "
+                                              "mirrors only so far",
+                                              name, d->type, d->layout, d->crypt ? " with crypt" : ""));
   return *d;
+}
+
+dest::SftpOptions sftp_options_of(const config::Destination& d) {
+  dest::SftpOptions o;
+  o.host = d.host;
+  o.port = d.port.value_or(22);
+  o.user = d.user;
+  o.root = d.root;
+  o.key_file = d.key_file;
+  o.password = d.password;
+  o.known_hosts_file = d.known_hosts_file;
+  o.host_key_algorithms = d.host_key_algorithms;
+  o.hash_algo = d.hash_algo;
+  o.label = d.name;
+  if (d.concurrency) o.max_sessions = *d.concurrency;
+  return o;
+}
+
+std::unique_ptr<dest::Transport> open_mirror_transport(const config::Destination& d, const TransportFactory& factory,
+                                                       bool create_root) {
+  if (factory) return factory(d.root);
+  if (d.type != "sftp") return dest::open_local_transport(d.root);
+  try {
+    return dest::open_sftp_transport(sftp_options_of(d), create_root);
+  } catch (const dest::TransportError& e) {
+    throw Error(ErrorKind::refused, fmt::format("destination \"{}\": {}", d.name, e.what()));
+  }
 }
 
 namespace {
@@ -59,6 +87,7 @@ void refuse_shallow(const Push& p) {
 // point of a disk that is not mounted, which often lies on tmpfs) loses
 // everything at the next unmount. Judged before the root is created.
 void judge_volatility(Push& p) {
+  if (p.cfg.destination(p.dest())->type == "sftp") return;  // the server's filesystem cannot be seen from here
   auto where = std::filesystem::path(p.root) / p.name();
   FsInfo fs = p.opts.fs_probe ? p.opts.fs_probe(where) : fs_info(where);
   if (!fs.is_volatile) return;
@@ -85,8 +114,26 @@ void refuse_while_calls_hang(const Push& p) {
                             hung, p.dest()));
 }
 
+const config::Destination& dest_of(const Push& p) { return *p.cfg.destination(p.dest()); }
+
+// An SFTP root is created on the server only by --init (and not by its dry run).
+void open_remote_root(Push& p) {
+  try {
+    p.raw = open_mirror_transport(dest_of(p), p.opts.transport, p.opts.init && !p.opts.dry_run);
+  } catch (const Error& e) {
+    if (!(p.opts.init && p.opts.dry_run && std::string_view(e.what()).find("does not exist") != std::string_view::npos))
+      throw;
+    return;  // the dry run of a first sync: the root would be created
+  }
+  auto stall = p.opts.stall;
+  stall.destination = p.dest();
+  p.raw = dest::stall_guarded(std::move(p.raw), std::move(stall));
+  p.t = guard_for(p, 0, p.opts.init);
+}
+
 void open_destination_root(Push& p) {
   refuse_while_calls_hang(p);
+  if (dest_of(p).type == "sftp") return open_remote_root(p);
   std::error_code ec;
   if (!std::filesystem::exists(p.root, ec)) {
     if (!p.opts.init)
@@ -157,7 +204,8 @@ namespace {
 // survive a reboot, so a volatile destination never gets more than
 // presence+size.
 std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
-  if (!p.all_read_back || !p.volatile_fs.empty()) return {store::VerifyMethod::presence_size, false};
+  if (!p.all_read_back || !p.volatile_fs.empty() || !p.raw->durability_gap().empty())
+    return {store::VerifyMethod::presence_size, false};
   // Literal state and NULL test: they select the partial index of
   // unverified live rows, which is empty on a fully verified mirror.
   auto pending = p.db().query_i64(
@@ -165,7 +213,7 @@ std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
       "folder_id IN (SELECT id FROM folders WHERE volume_id = ?))",
       {store::Value{p.dest()}, store::Value{p.volume_id()}});
   if (pending.value_or(0) != 0) return {store::VerifyMethod::presence_size, false};
-  return {store::VerifyMethod::fingerprint_verified, true};
+  return {p.by_server ? store::VerifyMethod::server_hash : store::VerifyMethod::fingerprint_verified, true};
 }
 
 void finish_success(Push& p, const std::vector<store::OriginMax>& snapshot) {
@@ -260,7 +308,7 @@ SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const st
   report.volume = volume;
   report.destination = destination;
   report.dry_run = opts.dry_run;
-  const auto& d = require_local_mirror(cfg, destination);
+  const auto& d = require_native_mirror(cfg, destination);
   Push p(cfg, st, opts, listener, report, d.root);
   preflight(p);
   if (opts.dry_run) {

@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "core/fsinfo.hpp"
+#include "engine/dest/sftp/sftp.hpp"
 #include "engine/dest/transport.hpp"
 #include "store/runs.hpp"
 #include "store/store.hpp"
@@ -75,9 +76,19 @@ struct SyncReport {
   std::string snapshot_warning;
 };
 
-// The destination's config, refusing anything but a local mirror (the only
-// layout this squirrel writes so far).
-const config::Destination& require_local_mirror(const config::Config& cfg, const std::string& name);
+// The destination's config, refusing anything but a mirror squirrel writes
+// itself: on a local disk, or on an SFTP server (without crypt).
+const config::Destination& require_native_mirror(const config::Config& cfg, const std::string& name);
+
+// The SFTP connection settings of an sftp destination.
+dest::SftpOptions sftp_options_of(const config::Destination& d);
+
+// Opens a native mirror's root: `factory` when given (tests), else the
+// local directory or the SFTP server. A server that cannot be used (refused
+// host key or login, unreachable, root missing) throws Error(refused) with
+// the transport's one line. create_root: sync --init on an SFTP server.
+std::unique_ptr<dest::Transport> open_mirror_transport(const config::Destination& d, const TransportFactory& factory,
+                                                       bool create_root = false);
 
 // Why <volume>/.squirrel-volume at the destination does not vouch for the
 // volume (absent, unreadable, not a marker, another volume's); nullopt when

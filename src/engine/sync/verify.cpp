@@ -105,6 +105,17 @@ std::vector<Copy> rehash_plan(std::vector<VolumeCheck>& vols, const VerifyOption
   return order;
 }
 
+enum class Judgement { match, changed, unchecked };
+
+// BLAKE3 is compared with the content's hash; another algorithm (a
+// server's sha256sum) only with the checksum recorded under it.
+Judgement judge(const dest::ReadBack& rb, const store::LedgerRow& r) {
+  if (rb.bytes != r.size) return Judgement::changed;
+  if (rb.algo == "blake3") return rb.hash == r.hash ? Judgement::match : Judgement::changed;
+  if (!rb.measured() || !r.checksum || r.checksum_algo != rb.algo) return Judgement::unchecked;
+  return rb.checksum == *r.checksum ? Judgement::match : Judgement::changed;
+}
+
 void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vols, const VerifyOptions& o,
                  VerifyReport& rep, const ProgressListener& listener) {
   auto plan = rehash_plan(vols, o, rep);
@@ -112,14 +123,22 @@ void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vo
   for (const auto& c : plan) bytes += c.second->size;
   ProgressTally tally(listener, "re-hashing", static_cast<std::int64_t>(plan.size()), bytes);
   for (const auto& [vc, r] : plan) {
-    auto rb = t.read_back(located(vc->row.name, *r));
+    auto where = located(vc->row.name, *r);
+    auto rb = o.download ? dest::download_blake3(t, where) : t.read_back(where);
     rep.rehashed += 1;
     rep.bytes_rehashed += rb.bytes;
-    if (rb.hash != r->hash || rb.bytes != r->size)
-      vc->findings.push_back({vc->row.name, r->path, "changed", "BLAKE3 differs at " + located(vc->row.name, *r)});
-    else if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
-      store::record_verified(db, r->id, to_hex(rb.hash), now_ns());
-    tally.done(located(vc->row.name, *r), r->size);
+    switch (judge(rb, *r)) {
+      case Judgement::changed:
+        vc->findings.push_back({vc->row.name, r->path, "changed", "content differs at " + where});
+        break;
+      case Judgement::unchecked:
+        rep.unchecked += 1;
+        break;
+      case Judgement::match:
+        if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
+          store::record_verified(db, r->id, rb.checksum, now_ns(), rb.algo);
+    }
+    tally.done(where, r->size);
   }
 }
 
@@ -145,22 +164,41 @@ bool record_lost_copies_in_tx(store::Db& db, std::int64_t volume_id, const std::
 
 namespace {
 
+bool has_unverified_copies(store::Db& db, std::int64_t volume_id, const std::string& dest) {
+  return db.query_i64("SELECT EXISTS (SELECT 1 FROM remote_paths WHERE destination = ? AND state = 'live' AND "
+                      "checksum IS NULL AND folder_id IN (SELECT id FROM folders WHERE volume_id = ?))",
+                      {store::Value{dest}, store::Value{volume_id}})
+             .value_or(0) != 0;
+}
+
 // A clean pass re-stamps the components it covered, provided no present
-// path still waits for a lost copy to be rewritten. Copies on a memory
-// filesystem are there now but not after a reboot: presence+size at most.
-bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest, bool durable_fs) {
+// path still waits for a lost copy to be rewritten. It claims what it
+// measured (`method`) only when every live copy carries a checksum; copies
+// on a memory filesystem, or never hashed by anyone, give presence+size.
+bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest, std::optional<store::VerifyMethod> method) {
   if (store::count_lost_copies(db, volume_id, dest) > 0) return false;
+  if (method && has_unverified_copies(db, volume_id, dest)) method.reset();
   for (const auto& c : store::vector_of(db, volume_id, dest)) {
     if (c.source_node_id) continue;
     store::upsert_vector_in_tx(db, {volume_id, dest, c.origin_node_id, c.origin_run_id,
-                                    durable_fs ? store::VerifyMethod::fingerprint_verified
-                                               : store::VerifyMethod::presence_size,
-                                    durable_fs, std::nullopt, std::nullopt, false, false});
+                                    method.value_or(store::VerifyMethod::presence_size), method.has_value(),
+                                    std::nullopt, std::nullopt, false, false});
   }
   return true;
 }
 
-void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, VerifyReport& rep) {
+// What a clean pass measured: nothing content-verified from a memory
+// filesystem, a destination that cannot make bytes durable, or a pass that
+// could not hash some copy.
+std::optional<store::VerifyMethod> pass_method(const VerifyReport& rep, const VerifyOptions& o, bool remote,
+                                               bool durable) {
+  if (!rep.volatile_fs.empty() || !durable || rep.unchecked > 0) return std::nullopt;
+  if (o.download) return store::VerifyMethod::download_blake3;
+  return remote ? store::VerifyMethod::server_hash : store::VerifyMethod::fingerprint_verified;
+}
+
+void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, VerifyReport& rep,
+                  std::optional<store::VerifyMethod> method) {
   bool clean = vc.findings.empty();
   std::string err = clean ? "" : fmt::format("{} copy(ies) missing or changed", vc.findings.size());
   store::Assignments cols{{"file_count", store::Value{static_cast<std::int64_t>(vc.rows.size())}},
@@ -169,8 +207,7 @@ void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, Verif
                        [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
                          store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
                          if (clean) {
-                           if (refresh(d, vc.row.id, dest, rep.volatile_fs.empty()))
-                             rep.refreshed_volumes.push_back(vc.row.name);
+                           if (refresh(d, vc.row.id, dest, method)) rep.refreshed_volumes.push_back(vc.row.name);
                            return;
                          }
                          std::vector<std::int64_t> lost;
@@ -227,7 +264,7 @@ void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, co
 
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
                         const VerifyOptions& opts, const ProgressListener& listener) {
-  const auto& d = require_local_mirror(cfg, destination);
+  const auto& d = require_native_mirror(cfg, destination);
   auto& db = st.db();
   VerifyReport rep;
   rep.destination = destination;
@@ -239,15 +276,14 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     check_recorded_paths(cfg, vols);
     require_destination_layout(cfg, destination);
     std::error_code ec;
-    if (!std::filesystem::is_directory(d.root, ec))
+    if (d.type == "local" && !std::filesystem::is_directory(d.root, ec))
       throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
                                                   "checked", d.root));
     dest::StallOptions stall;
     stall.destination = destination;
-    t = dest::stall_guarded(opts.transport ? opts.transport(d.root) : dest::open_local_transport(d.root),
-                            std::move(stall));
+    t = dest::stall_guarded(open_mirror_transport(d, opts.transport), std::move(stall));
     check_markers(*t, d.root, vols);
-    rep.volatile_fs = volatile_type(d.root);
+    if (d.type == "local") rep.volatile_fs = volatile_type(d.root);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::refused) record_refusal(db, vols, destination, e);
     throw;
@@ -267,10 +303,12 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     for (auto& vc : checks) store::finish_run(db, vc.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
     throw;
   }
+  auto method = pass_method(rep, opts, d.type == "sftp", t->durability_gap().empty());
+  rep.method = std::string(store::to_string(method.value_or(store::VerifyMethod::presence_size)));
   for (auto& vc : checks) {
     rep.checked += static_cast<std::int64_t>(vc.rows.size());
     rep.run_ids.push_back(vc.run_id);
-    close_volume(db, vc, destination, rep);
+    close_volume(db, vc, destination, rep, method);
   }
   clear_if_clean(db, destination, checks, rep);
   return rep;

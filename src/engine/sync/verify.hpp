@@ -20,6 +20,9 @@ namespace sq::engine::sync {
 struct VerifyOptions {
   bool full = false;       // re-hash every copy
   double share = 0.10;     // otherwise about this share of the stored bytes
+  // --download: read each re-hashed copy back over the wire and BLAKE3 it
+  // here, for a server that cannot hash (an sftp-only account).
+  bool download = false;
   TransportFactory transport;
 };
 
@@ -31,6 +34,11 @@ struct VerifyReport {
   std::string destination;
   std::vector<std::int64_t> run_ids;
   std::int64_t checked = 0, rehashed = 0, bytes_rehashed = 0, bytes_stored = 0;
+  // Copies that could not be hashed this pass (a server without a hash
+  // command, or another algorithm than the recorded one): neither a
+  // confirmation nor a finding.
+  std::int64_t unchecked = 0;
+  std::string method;  // what a clean pass recorded ("" when it refreshed nothing)
   std::vector<VerifyFinding> findings;
   bool alarm_raised = false, alarm_cleared = false;
   std::vector<std::string> refreshed_volumes;

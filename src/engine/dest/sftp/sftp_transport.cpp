@@ -1,0 +1,510 @@
+// The SFTP transport: every Transport call on a pooled connection. See
+// sftp.hpp for the rules; the checks a server may not make itself
+// (exclusive create, no-replace rename, no symlink in a parent) are made
+// here with lstat before the call.
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include "core/digest.hpp"
+#include "core/text.hpp"
+#include "engine/dest/sftp/connection.hpp"
+#include "engine/dest/sftp/server_hash.hpp"
+
+namespace sq::dest {
+
+namespace sftp {
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;
+constexpr int kReadsInFlight = 16;
+
+void require_clean(const std::string& name, const char* what) {
+  if (!is_clean_name(name))
+    throw TransportError(EINVAL, fmt::format("{} {}: not a clean relative name", what, escape_for_display(name)));
+}
+
+[[noreturn]] void fail_on(int err, const char* what, const std::string& name) {
+  const char* why = err == ELOOP     ? "a symlink is in the way (symlinks are never followed)"
+                    : err == ENOTDIR ? "a parent is not a directory"
+                    : err == EEXIST  ? "the name already exists (never replaced)"
+                                     : std::strerror(err);
+  throw TransportError(err, fmt::format("{} {}: {}", what, escape_for_display(name), why));
+}
+
+struct AttrHolder {
+  sftp_attributes a = nullptr;
+  ~AttrHolder() { sftp_attributes_free(a); }
+};
+
+EntryType type_of(const sftp_attributes a) {
+  switch (a->type) {
+    case SSH_FILEXFER_TYPE_REGULAR: return EntryType::file;
+    case SSH_FILEXFER_TYPE_DIRECTORY: return EntryType::directory;
+    case SSH_FILEXFER_TYPE_SYMLINK: return EntryType::symlink;
+    default: return EntryType::other;
+  }
+}
+
+Stat to_stat(const sftp_attributes a) {
+  return {type_of(a), static_cast<std::int64_t>(a->size), static_cast<std::int64_t>(a->mtime) * 1000000000LL};
+}
+
+// SFTP v3 keeps whole, non-negative seconds.
+std::int64_t stored_mtime(std::int64_t ns) {
+  std::int64_t s = ns >= 0 ? ns / 1000000000LL : 0;
+  return s * 1000000000LL;
+}
+
+std::vector<std::string> prefixes(const std::string& name) {
+  std::vector<std::string> out;
+  for (std::size_t i = name.find('/'); i != std::string::npos; i = name.find('/', i + 1)) out.push_back(name.substr(0, i));
+  return out;
+}
+
+std::string parent_of(const std::string& name) {
+  auto i = name.rfind('/');
+  return i == std::string::npos ? "" : name.substr(0, i);
+}
+
+}  // namespace
+
+class Pool {
+ public:
+  Pool(SftpOptions o) : o_(std::move(o)) {}
+  std::unique_ptr<Connection> take() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < o_.max_sessions; });
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+    ++open_;
+    lock.unlock();
+    try {
+      return std::make_unique<Connection>(o_);
+    } catch (...) {
+      give_back(nullptr);
+      throw;
+    }
+  }
+  // A connection that lost its server is dropped; the next take() dials.
+  void give_back(std::unique_ptr<Connection> c) {
+    std::lock_guard lock(mu_);
+    if (c && c->alive()) idle_.push_back(std::move(c));
+    else --open_;
+    cv_.notify_one();
+  }
+  const SftpOptions& options() const { return o_; }
+
+ private:
+  SftpOptions o_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  int open_ = 0;
+};
+
+class Lease {
+ public:
+  explicit Lease(Pool& p) : pool_(p), c_(p.take()) {}
+  ~Lease() { pool_.give_back(std::move(c_)); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Connection& operator*() { return *c_; }
+  Connection* operator->() { return c_.get(); }
+
+ private:
+  Pool& pool_;
+  std::unique_ptr<Connection> c_;
+};
+
+class SftpTransport final : public Transport {
+ public:
+  SftpTransport(const SftpOptions& o, bool create_root);
+  Stat stat(const std::string& name) override;
+  std::vector<Entry> list(const std::string& dir) override;
+  PutResult put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) override;
+  std::unique_ptr<Reader> get(const std::string& name) override;
+  ReadBack read_back(const std::string& name) override;
+  void rename(const std::string& from, const std::string& to) override;
+  void remove(const std::string& name) override;
+  void mkdirs(const std::string& dir) override;
+  void flush() override {}
+  std::string durability_gap() override;
+
+ private:
+  friend class SftpReader;
+  std::string full(const std::string& name) const {
+    if (root_.empty()) return name.empty() ? "." : name;
+    return name.empty() ? root_ : root_ + "/" + name;
+  }
+  // lstat: nullopt when absent; throws for any other failure.
+  std::optional<Stat> lstat(Connection& c, const std::string& name, const char* what);
+  // Every parent of `name` must be a directory: false when one is missing.
+  bool parents_are_dirs(Connection& c, const std::string& name, const char* what);
+  void make_dirs(Connection& c, const std::string& dir, const char* what, const std::string& name);
+  void forget_dirs(const std::string& name);
+  Stat require_regular(Connection& c, const std::string& name, const char* what);
+  PutResult write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name);
+
+  sftp::Pool pool_;
+  std::string root_;
+  std::string hash_algo_;  // the server hash that works, "" for none
+  bool fsync_ = false;
+  std::mutex dirs_mu_;
+  std::set<std::string> known_dirs_;  // names seen as directories by this transport
+};
+
+}  // namespace sftp
+}  // namespace sq::dest
+
+namespace sq::dest {
+namespace sftp {
+
+std::optional<Stat> SftpTransport::lstat(Connection& c, const std::string& name, const char* what) {
+  AttrHolder h;
+  h.a = sftp_lstat(c.sftp(), full(name).c_str());
+  if (h.a) return to_stat(h.a);
+  if (c.last_errno() == ENOENT) return std::nullopt;
+  c.fail(what, name);
+}
+
+bool SftpTransport::parents_are_dirs(Connection& c, const std::string& name, const char* what) {
+  for (const auto& p : prefixes(name)) {
+    {
+      std::lock_guard lock(dirs_mu_);
+      if (known_dirs_.count(p)) continue;
+    }
+    auto st = lstat(c, p, what);
+    if (!st) return false;
+    if (st->type == EntryType::symlink) fail_on(ELOOP, what, name);
+    if (st->type != EntryType::directory) fail_on(ENOTDIR, what, name);
+    std::lock_guard lock(dirs_mu_);
+    known_dirs_.insert(p);
+  }
+  return true;
+}
+
+void SftpTransport::make_dirs(Connection& c, const std::string& dir, const char* what, const std::string& name) {
+  if (dir.empty()) return;
+  auto chain = prefixes(dir);
+  chain.push_back(dir);
+  for (const auto& p : chain) {
+    {
+      std::lock_guard lock(dirs_mu_);
+      if (known_dirs_.count(p)) continue;
+    }
+    auto st = lstat(c, p, what);
+    // A concurrent put may create the same directory first: look again.
+    if (!st && sftp_mkdir(c.sftp(), full(p).c_str(), 0755) != 0 && !(st = lstat(c, p, what))) c.fail(what, name);
+    if (st && st->type == EntryType::symlink) fail_on(ELOOP, what, name);
+    if (st && st->type != EntryType::directory) fail_on(ENOTDIR, what, name);
+    std::lock_guard lock(dirs_mu_);
+    known_dirs_.insert(p);
+  }
+}
+
+void SftpTransport::forget_dirs(const std::string& name) {
+  std::lock_guard lock(dirs_mu_);
+  for (auto it = known_dirs_.lower_bound(name); it != known_dirs_.end();) {
+    if (*it == name || it->starts_with(name + "/")) it = known_dirs_.erase(it);
+    else if (!it->starts_with(name)) break;
+    else ++it;
+  }
+}
+
+Stat SftpTransport::stat(const std::string& name) {
+  require_clean(name, "cannot stat");
+  Lease c(pool_);
+  if (!parents_are_dirs(*c, name, "cannot stat")) return {};
+  return lstat(*c, name, "cannot stat").value_or(Stat{});
+}
+
+std::vector<Entry> SftpTransport::list(const std::string& dir) {
+  if (!dir.empty()) require_clean(dir, "cannot list");
+  Lease c(pool_);
+  if (!dir.empty()) {
+    if (!parents_are_dirs(*c, dir, "cannot list")) fail_on(ENOENT, "cannot list", dir);
+    auto st = lstat(*c, dir, "cannot list");
+    if (!st) fail_on(ENOENT, "cannot list", dir);
+    if (st->type == EntryType::symlink) fail_on(ELOOP, "cannot list", dir);
+    if (st->type != EntryType::directory) fail_on(ENOTDIR, "cannot list", dir);
+  }
+  sftp_dir d = sftp_opendir(c->sftp(), full(dir).c_str());
+  if (!d) c->fail("cannot list", dir);
+  std::vector<Entry> out;
+  while (sftp_attributes a = sftp_readdir(c->sftp(), d)) {
+    AttrHolder h{a};
+    std::string name = a->name ? a->name : "";
+    if (name == "." || name == "..") continue;
+    if (!is_clean_name(name) || name.find('/') != std::string::npos) {
+      sftp_closedir(d);
+      throw TransportError(EIO, fmt::format("the server listed an invalid name in {}", escape_for_display(dir)));
+    }
+    out.push_back({name, to_stat(a)});
+  }
+  bool complete = sftp_dir_eof(d) != 0;
+  sftp_closedir(d);
+  if (!complete) c->fail("cannot list", dir);
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return out;
+}
+
+}  // namespace sftp
+}  // namespace sq::dest
+
+namespace sq::dest {
+namespace sftp {
+
+namespace {
+
+struct FileHolder {
+  sftp_file f = nullptr;
+  ~FileHolder() {
+    if (f) sftp_close(f);
+  }
+  int close() {
+    int rc = sftp_close(f);
+    f = nullptr;
+    return rc;
+  }
+};
+
+}  // namespace
+
+PutResult SftpTransport::write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name) {
+  std::unique_ptr<char[]> buf(new char[kChunk]);
+  Hasher blake;
+  std::optional<MultiHasher> side;
+  if (!hash_algo_.empty() && hash_algo_ != "blake3") side.emplace(hash_algo_);
+  PutResult result;
+  for (;;) {
+    std::size_t n = read(buf.get(), kChunk);
+    if (n == 0) break;
+    if (n > kChunk) throw TransportError(EINVAL, "the source of " + escape_for_display(name) + " overran its buffer");
+    if (sftp_write(f, buf.get(), n) != static_cast<ssize_t>(n)) c.fail("cannot write", name);
+    blake.update(buf.get(), n);
+    if (side) side->update(buf.get(), n);
+    result.bytes += static_cast<std::int64_t>(n);
+    note_progress();
+  }
+  if (fsync_ && sftp_fsync(f) != 0) c.fail("cannot sync", name);
+  result.hash = blake.finalize();
+  if (side) result.sent_checksum = side->hex();
+  return result;
+}
+
+PutResult SftpTransport::put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) {
+  require_clean(name, "cannot put");
+  Lease c(pool_);
+  make_dirs(*c, parent_of(name), "cannot put", name);
+  // Not every server honours O_EXCL: look first.
+  if (lstat(*c, name, "cannot put")) fail_on(EEXIST, "cannot create", name);
+  FileHolder f;
+  f.f = sftp_open(c->sftp(), full(name).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (!f.f) {
+    if (c->alive() && lstat(*c, name, "cannot put")) fail_on(EEXIST, "cannot create", name);
+    c->fail("cannot create", name);
+  }
+  PutResult result;
+  try {
+    result = write_body(*c, f.f, read, name);
+    if (f.close() != 0) c->fail("cannot write", name);
+    struct timeval times[2] = {};
+    times[0].tv_sec = times[1].tv_sec = static_cast<time_t>(stored_mtime(mtime_ns) / 1000000000LL);
+    if (sftp_utimes(c->sftp(), full(name).c_str(), times) != 0) c->fail("cannot set the mtime of", name);
+  } catch (...) {
+    // Ours, created exclusively just now: a half-written file must not stay.
+    if (f.f) f.close();
+    if (c->alive()) sftp_unlink(c->sftp(), full(name).c_str());
+    throw;
+  }
+  result.mtime_ns = stored_mtime(mtime_ns);
+  return result;
+}
+
+Stat SftpTransport::require_regular(Connection& c, const std::string& name, const char* what) {
+  if (!parents_are_dirs(c, name, what)) fail_on(ENOENT, what, name);
+  auto st = lstat(c, name, what);
+  if (!st) fail_on(ENOENT, what, name);
+  if (st->type == EntryType::symlink) fail_on(ELOOP, what, name);
+  if (st->type == EntryType::directory) fail_on(EISDIR, what, name);
+  if (st->type != EntryType::file) fail_on(EINVAL, what, name);
+  return *st;
+}
+
+// Reads ahead with several requests in flight: one round trip per chunk
+// would make a download as slow as the link's latency.
+class SftpReader final : public Reader {
+ public:
+  SftpReader(Pool& pool, SftpTransport& t, const std::string& name) : lease_(pool), name_(name) {
+    st_ = t.require_regular(*lease_, name, "cannot get");
+    file_.f = sftp_open(lease_->sftp(), t.full(name).c_str(), O_RDONLY, 0);
+    if (!file_.f) lease_->fail("cannot get", name);
+    buf_.reset(new char[kChunk]);
+  }
+  ~SftpReader() override { drain(); }
+  std::size_t read(char* out, std::size_t len) override {
+    while (pos_ == have_) {
+      if (eof_) return 0;
+      fill();
+    }
+    std::size_t n = std::min(len, have_ - pos_);
+    std::memcpy(out, buf_.get() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  Stat stat() override { return st_; }
+
+ private:
+  void fill() {
+    while (!eof_ && static_cast<int>(ids_.size()) < kReadsInFlight) {
+      int id = sftp_async_read_begin(file_.f, kChunk);
+      if (id < 0) lease_->fail("cannot read", name_);
+      ids_.push_back(id);
+    }
+    int id = ids_.front();
+    ids_.pop_front();
+    int n = sftp_async_read(file_.f, buf_.get(), kChunk, static_cast<std::uint32_t>(id));
+    if (n < 0) lease_->fail("cannot read", name_);
+    pos_ = 0;
+    have_ = static_cast<std::size_t>(n);
+    if (n == 0) eof_ = true;
+    note_progress();
+  }
+  // Answers still on their way are read, so the connection goes back clean.
+  void drain() {
+    for (int id : ids_)
+      if (lease_->alive()) sftp_async_read(file_.f, buf_.get(), kChunk, static_cast<std::uint32_t>(id));
+    ids_.clear();
+  }
+  Lease lease_;
+  std::string name_;
+  Stat st_;
+  FileHolder file_;
+  std::unique_ptr<char[]> buf_;
+  std::deque<int> ids_;
+  std::size_t pos_ = 0, have_ = 0;
+  bool eof_ = false;
+};
+
+std::unique_ptr<Reader> SftpTransport::get(const std::string& name) {
+  require_clean(name, "cannot get");
+  return std::make_unique<SftpReader>(pool_, *this, name);
+}
+
+ReadBack SftpTransport::read_back(const std::string& name) {
+  require_clean(name, "cannot read back");
+  Lease c(pool_);
+  Stat st = require_regular(*c, name, "cannot read back");
+  ReadBack rb;
+  rb.bytes = st.size;
+  rb.algo = hash_algo_;
+  if (hash_algo_.empty()) return rb;
+  rb.by_server = true;
+  rb.checksum = server_hashes(*c, hash_algo_, {full(name)}).front();
+  if (hash_algo_ == "blake3") rb.hash = *digest_from_hex(rb.checksum);
+  return rb;
+}
+
+}  // namespace sftp
+}  // namespace sq::dest
+
+namespace sq::dest {
+namespace sftp {
+
+void SftpTransport::rename(const std::string& from, const std::string& to) {
+  require_clean(from, "cannot move");
+  require_clean(to, "cannot move");
+  Lease c(pool_);
+  if (!parents_are_dirs(*c, from, "cannot move") || !lstat(*c, from, "cannot move")) fail_on(ENOENT, "cannot move", from);
+  make_dirs(*c, parent_of(to), "cannot move", to);
+  // Servers differ on replacing an existing target: never ask them to.
+  if (lstat(*c, to, "cannot move")) fail_on(EEXIST, "cannot move onto", to);
+  forget_dirs(from);
+  if (sftp_rename(c->sftp(), full(from).c_str(), full(to).c_str()) != 0) c->fail("cannot move", from);
+}
+
+void SftpTransport::remove(const std::string& name) {
+  require_clean(name, "cannot remove");
+  Lease c(pool_);
+  if (!parents_are_dirs(*c, name, "cannot remove")) fail_on(ENOENT, "cannot remove", name);
+  auto st = lstat(*c, name, "cannot remove");
+  if (!st) fail_on(ENOENT, "cannot remove", name);
+  forget_dirs(name);
+  if (st->type != EntryType::directory) {
+    if (sftp_unlink(c->sftp(), full(name).c_str()) != 0) c->fail("cannot remove", name);
+    return;
+  }
+  if (sftp_rmdir(c->sftp(), full(name).c_str()) == 0) return;
+  // Servers report a non-empty directory as a plain failure.
+  if (c->alive() && !list(name).empty()) fail_on(ENOTEMPTY, "cannot remove", name);
+  c->fail("cannot remove", name);
+}
+
+void SftpTransport::mkdirs(const std::string& dir) {
+  require_clean(dir, "cannot create");
+  Lease c(pool_);
+  make_dirs(*c, dir, "cannot create", dir);
+}
+
+std::string SftpTransport::durability_gap() {
+  if (fsync_) return {};
+  return "the server does not offer fsync@openssh.com, so written bytes may not survive a power cut there";
+}
+
+SftpTransport::SftpTransport(const SftpOptions& o, bool create_root) : pool_(o), root_(o.root) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  Lease c(pool_);
+  fsync_ = c->has_fsync();
+  std::string ignored;
+  hash_algo_ = probe_server_hash(*c, o.hash_algo, &ignored);
+  AttrHolder h;
+  h.a = sftp_lstat(c->sftp(), full("").c_str());
+  if (!h.a && c->last_errno() == ENOENT && create_root) {
+    if (sftp_mkdir(c->sftp(), full("").c_str(), 0755) != 0) c->fail("cannot create the root", full(""));
+    h.a = sftp_lstat(c->sftp(), full("").c_str());
+  }
+  if (!h.a && c->last_errno() == ENOENT)
+    throw TransportError(ENOENT, fmt::format("destination root {} does not exist on {} — is the disk mounted there? "
+                                             "For the first sync pass --init",
+                                             escape_for_display(full("")), endpoint_of(o)));
+  if (!h.a) c->fail("cannot look at the root", full(""));
+  if (type_of(h.a) != EntryType::directory)
+    throw TransportError(ENOTDIR, fmt::format("destination root {} on {} is not a directory",
+                                              escape_for_display(full("")), endpoint_of(o)));
+}
+
+}  // namespace sftp
+
+std::unique_ptr<Transport> open_sftp_transport(const SftpOptions& o, bool create_root) {
+  return std::make_unique<sftp::SftpTransport>(o, create_root);
+}
+
+SftpFacts probe_sftp(const SftpOptions& o) {
+  SftpFacts facts;
+  sftp::Connection c(o, &facts);
+  if (!c.ready()) return facts;
+  facts.hash_algo = sftp::probe_server_hash(c, o.hash_algo, &facts.hash_problem);
+  std::string root = o.root.empty() ? "." : o.root;
+  sftp::AttrHolder h;
+  h.a = sftp_lstat(c.sftp(), root.c_str());
+  facts.root_exists = h.a && sftp::type_of(h.a) == EntryType::directory;
+  if (sftp_extension_supported(c.sftp(), "statvfs@openssh.com", "2")) {
+    if (sftp_statvfs_t v = sftp_statvfs(c.sftp(), root.c_str())) {
+      facts.free_bytes = static_cast<std::int64_t>(v->f_bavail * v->f_frsize);
+      sftp_statvfs_free(v);
+    }
+  }
+  return facts;
+}
+
+}  // namespace sq::dest
