@@ -214,7 +214,7 @@ TEST_F(StaleEvidence, IsRefusedAnEmptyResyncDoesNotHelpAVerifyPassDoes) {
   EXPECT_EQ(dry.refusals[0].target, "usb");
   EXPECT_EQ(sq::engine::to_string(dry.refusals[0].cause), "evidence-stale");
   EXPECT_EQ(dry.refusals[0].files, 3);
-  EXPECT_EQ(dry.refusals[0].next, "squirrel verify usb");
+  EXPECT_EQ(dry.refusals[0].next, "squirrel verify usb (on an SFTP server that cannot run a hash command: squirrel verify usb --download --full)");
   auto real = offload_at(later, false);
   EXPECT_EQ(real.offloaded, 0);
   EXPECT_EQ(real.not_durable, 3);

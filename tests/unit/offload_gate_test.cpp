@@ -143,7 +143,7 @@ TEST_F(OffloadGate, EvidenceStaleOnTheGivenClockAndWhenItsAgeIsUnknown) {
   EXPECT_EQ(refused(r), (Causes{{"a.txt", "d:evidence-stale"}, {"c.txt", "d:evidence-stale"},
                                 {"dir/b.txt", "d:evidence-stale"}}));
   ASSERT_EQ(r.refusals.size(), 1u);
-  EXPECT_EQ(r.refusals[0].next, "squirrel verify d");
+  EXPECT_EQ(r.refusals[0].next, "squirrel verify d (on an SFTP server that cannot run a hash command: squirrel verify d --download --full)");
 
   sb.db().execute("UPDATE destination_run_ids SET verified_at_ns = NULL WHERE destination = 'd'");
   EXPECT_EQ(refused(offload(true, *at))["a.txt"], "d:evidence-stale") << "unknown age fails closed";

@@ -30,7 +30,9 @@ bool is_world_cause(GateCause c) { return c >= GateCause::uncheckable_target; }
 std::string next_step(GateCause c, const std::string& volume, const std::string& target) {
   switch (c) {
     case GateCause::evidence_stale:
-      return fmt::format("squirrel verify {}", target);
+      return fmt::format("squirrel verify {} (on an SFTP server that cannot run a hash command: squirrel verify {} "
+                         "--download --full)",
+                         target, target);
     case GateCause::not_content_verified:
       return fmt::format("squirrel verify {} --full (on an SFTP server that cannot run a hash command: squirrel "
                          "verify {} --download --full)",

@@ -424,6 +424,7 @@ namespace sftp {
 void SftpTransport::rename(const std::string& from, const std::string& to) {
   require_clean(from, "cannot move");
   require_clean(to, "cannot move");
+  if (to.starts_with(from + "/")) fail_on(EINVAL, "cannot move a directory into itself:", to);
   Lease c(pool_);
   if (!parents_are_dirs(*c, from, "cannot move") || !lstat(*c, from, "cannot move")) fail_on(ENOENT, "cannot move", from);
   make_dirs(*c, parent_of(to), "cannot move", to);

@@ -1,0 +1,174 @@
+// The whole loop over an SFTP mirror, against a real OpenSSH server on
+// loopback: index, sync --init, verify, offload, restore — once with an
+// account that runs commands (the server hashes the copies: server-hash)
+// and once with an sftp-only account (presence+size until verify
+// --download). Then every way a connection is refused, each with one line
+// and nothing written.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "loop_util.hpp"
+#include "sshd_util.hpp"
+
+namespace sq::test {
+namespace {
+
+struct SftpSandbox : LoopSandbox {
+  explicit SftpSandbox(SshServerOptions o = {}) : server(root() / "sshd", o) { use(); }
+
+  fs::path remote() const { return server.root() / "backup"; }
+  fs::path vremote() const { return remote() / "photos"; }
+
+  // [destinations.nas] on the test server; `keys` replace the login keys.
+  void use(const std::string& keys = "", int port = 0) const {
+    std::string login = keys.empty() ? "key_file = \"" + server.client_key().string() + "\"\nknown_hosts_file = \"" +
+                                           server.known_hosts().string() + "\"\n"
+                                     : keys;
+    write_config_raw("[volumes.photos]\npath = \"" + volume_dir().string() +
+                     "\"\nsync_to = [\"nas\"]\noffload_requires = [\"nas\"]\n\n[destinations.nas]\ntype = \"sftp\"\n"
+                     "host = \"127.0.0.1\"\nport = " +
+                     std::to_string(port ? port : server.port()) + "\nuser = \"" + server.user() + "\"\nroot = \"" +
+                     remote().string() + "\"\n" + login);
+  }
+
+  void fill() const {
+    put("a.txt", "alpha");
+    put("sub dir/b.txt", std::string(300000, 'b'));
+    put("deep/er/c.bin", noise(70000, 7));
+  }
+
+  // The evidence method status shows for nas (amber or green alike).
+  std::string method() const {
+    auto r = run({"status", "--json"});
+    auto methods = nlohmann::json::parse(r.out)["volumes"][0]["targets"][0]["evidence"]["methods"];
+    return methods.size() == 1 ? methods[0].get<std::string>() : methods.dump();
+  }
+
+  SshServer server;
+};
+
+TEST(SftpLoop, TheWholeLoopWithAServerThatHashesEndsByteIdentical) {
+  SftpSandbox s;
+  s.fill();
+  auto before = user_files(s.volume_dir());
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  EXPECT_EQ(user_files(s.vremote()), before) << "the mirror holds the volume";
+  EXPECT_EQ(s.method(), "server-hash");
+  auto v = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(v[0]["findings"].size(), 0u);
+  EXPECT_EQ(v[0]["unchecked"], 0);
+  EXPECT_EQ(v[0]["method"], "server-hash");
+  s.ok({"offload", "photos", "."});
+  EXPECT_TRUE(user_files(s.volume_dir()).empty()) << "offloaded";
+  s.ok({"restore", "photos"});
+  EXPECT_EQ(user_files(s.volume_dir()), before) << "restored byte for byte";
+}
+
+TEST(SftpLoop, AnSftpOnlyAccountCannotOffloadUntilVerifyDownloadsTheCopies) {
+  SftpSandbox s(SshServerOptions{true});
+  s.fill();
+  auto before = user_files(s.volume_dir());
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  EXPECT_EQ(s.method(), "presence+size") << "nothing hashed the stored bytes";
+  auto refused = s.ok({"offload", "photos", "."});  // refusing files is not an error
+  EXPECT_NE(refused.out.find("--download"), std::string::npos) << refused.out;
+  EXPECT_EQ(user_files(s.volume_dir()), before) << "nothing was unlinked";
+  auto plain = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(plain[0]["unchecked"], 3) << "the server cannot hash: neither confirmed nor a finding";
+  EXPECT_EQ(plain[0]["findings"].size(), 0u);
+  auto v = s.json({"verify", "nas", "--download", "--full"});
+  EXPECT_EQ(v[0]["method"], "download-blake3");
+  EXPECT_EQ(s.method(), "download-blake3");
+  s.ok({"offload", "photos", "."});
+  EXPECT_TRUE(user_files(s.volume_dir()).empty());
+  s.ok({"restore", "photos"});
+  EXPECT_EQ(user_files(s.volume_dir()), before);
+}
+
+TEST(SftpLoop, ACopyCorruptedOnTheServerIsFoundByTheServersHash) {
+  SftpSandbox s;
+  s.fill();
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  rewrite_same_size_and_mtime(s.vremote() / "a.txt", "ALPHA");
+  auto v = s.json({"verify", "nas", "--full"}, 1);
+  ASSERT_EQ(v[0]["findings"].size(), 1u);
+  EXPECT_EQ(v[0]["findings"][0]["path"], "a.txt");
+  s.expect(1, {"offload", "photos", "a.txt"});
+  EXPECT_EQ(read_file(s.vol("a.txt")), "alpha") << "the local file stays";
+}
+
+TEST(SftpLoop, HostileNamesRoundTrip) {
+  SftpSandbox s;
+  std::vector<std::string> names = {"with space", "new\nline", std::string("bad\xff\xfe" "byte"),
+                                    std::string(255, 'n'), "-dash", "quote'\"$(x)"};
+  for (std::size_t i = 0; i < names.size(); ++i) s.put("h/" + names[i], "content " + std::to_string(i));
+  auto before = user_files(s.volume_dir());
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  EXPECT_EQ(user_files(s.vremote()), before);
+  EXPECT_EQ(s.method(), "server-hash") << "names reach the hash command on stdin, whatever bytes they hold";
+  s.ok({"verify", "nas", "--full"});
+  s.ok({"offload", "photos", "."});
+  s.ok({"restore", "photos"});
+  EXPECT_EQ(user_files(s.volume_dir()), before);
+}
+
+// Each refusal: exit non-zero, one line on stderr naming the step, nothing
+// at the destination, and a run row saying so.
+void expect_refused(SftpSandbox& s, const std::string& needle) {
+  auto r = s.expect(1, {"sync", "photos", "--to", "nas", "--init"});
+  auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find(needle), std::string::npos) << lines[0];
+  EXPECT_FALSE(fs::exists(s.remote())) << "nothing was created on the server";
+  auto runs = s.runs();
+  ASSERT_FALSE(runs.empty());
+  EXPECT_EQ(runs.back()["kind"], "sync");
+  EXPECT_EQ(runs.back()["status"], "refused");
+}
+
+TEST(SftpRefusals, EachWayALoginFailsIsOneLineAndWritesNothing) {
+  SftpSandbox s;
+  s.put("a.txt", "alpha");
+  s.ok({"index", "photos"});
+  auto kh = [&](const fs::path& p) { return "known_hosts_file = \"" + p.string() + "\"\n"; };
+  auto key = "key_file = \"" + s.server.client_key().string() + "\"\n";
+  s.use(key + kh(s.server.empty_known_hosts()));
+  expect_refused(s, s.server.host_key_fingerprint());
+  s.use(key + kh(s.server.wrong_known_hosts()));
+  expect_refused(s, "CHANGED");
+  s.use("password = \"not-the-password\"\n" + kh(s.server.known_hosts()));
+  expect_refused(s, "refused the login");
+  s.use("key_file = \"" + (s.root() / "no-such-key").string() + "\"\n" + kh(s.server.known_hosts()));
+  expect_refused(s, "no-such-key");
+  s.use("key_file = \"" + s.server.passphrase_key().string() + "\"\n" + kh(s.server.known_hosts()));
+  expect_refused(s, "ssh-agent");
+}
+
+TEST(SftpRefusals, AnUnreachablePortAndAServerThatClosesDuringTheHandshake) {
+  SftpSandbox s;
+  s.put("a.txt", "alpha");
+  s.ok({"index", "photos"});
+  auto login = "key_file = \"" + s.server.client_key().string() + "\"\nknown_hosts_file = \"" +
+               s.server.known_hosts().string() + "\"\n";
+  {
+    FaultProxy closing(s.server.port(), FaultProxy::Mode::close_at_accept);
+    s.use(login, closing.port());
+    expect_refused(s, "cannot connect");
+  }
+  int closed_port = 0;
+  {
+    FaultProxy gone(s.server.port());
+    closed_port = gone.port();
+  }
+  s.use(login, closed_port);
+  expect_refused(s, "cannot connect");
+}
+
+}  // namespace
+}  // namespace sq::test
