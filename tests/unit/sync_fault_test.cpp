@@ -36,6 +36,8 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "engine/dest/sftp/sftp.hpp"
+#include "sshd_util.hpp"
 #include "stall_util.hpp"
 #include "sync_util.hpp"
 
@@ -89,6 +91,13 @@ FaultPlan plan_for(const Kind& k, int at, const Hang& hang) {
 class SyncFault : public ::testing::Test {
  protected:
   SyncSandbox sb{"", fast_scratch_base()};
+  // How the destination root is reached under the faults; empty: locally.
+  engine::sync::TransportFactory open;
+  Injected injected() const {
+    Injected inj;
+    if (open) inj.open = open;
+    return inj;
+  }
   std::string clean_method;  // what a clean push of the saved state records here
   fs::path saved = sb.tmp() / "saved";
 
@@ -162,7 +171,7 @@ class SyncFault : public ::testing::Test {
     restore();
     sb.events.clear();
     Hang hang;
-    Injected inj;
+    Injected inj = injected();
     bool threw = false;
     std::string what, message;
     try {
@@ -191,7 +200,7 @@ class SyncFault : public ::testing::Test {
     if (auto run = faulty_run(); run && run->status == RunStatus::running)
       store::finish_run(sb.db(), run->id, {RunStatus::aborted, "simulated crash", 0, std::nullopt});
     check_after_fault(where);
-    auto recovery = sb.sync(options());
+    auto recovery = sb.sync(options(open));
     check_after_recovery(where, recovery);
     return std::string(kind.name) + ":" + what;
   }
@@ -341,14 +350,19 @@ TEST_F(SyncFault, TheScenarioAddsModifiesAndDisplaces) {
 // so call k is the same operation in every run and a failure reproduces by
 // its kind and k. One test per kind keeps each sweep short enough to run
 // beside the others.
-class SyncFaultAtEveryCall : public SyncFault, public ::testing::WithParamInterface<std::size_t> {};
+class SyncFaultAtEveryCall : public SyncFault, public ::testing::WithParamInterface<std::size_t> {
+ protected:
+  void sweep();
+};
 
-TEST_P(SyncFaultAtEveryCall, CrashesPowerCutsOrFailsSafely) {
+TEST_P(SyncFaultAtEveryCall, CrashesPowerCutsOrFailsSafely) { sweep(); }
+
+void SyncFaultAtEveryCall::sweep() {
   const Kind& kind = kKinds[GetParam()];
   // N: the calls of a clean push of the saved state.
   int n = 0;
   {
-    Injected inj;
+    Injected inj = injected();
     auto r = sb.sync(options(inj.factory()));
     ASSERT_EQ(r.status, RunStatus::success) << r.error;
     n = inj.calls();
@@ -380,6 +394,34 @@ TEST_P(SyncFaultAtEveryCall, CrashesPowerCutsOrFailsSafely) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SyncFaultAtEveryCall, ::testing::Range<std::size_t>(0, std::size(kKinds)),
+                         [](const ::testing::TestParamInfo<std::size_t>& param) {
+                           return std::string(kKinds[param.param].name);
+                         });
+
+// The same sweep with every byte going through a real OpenSSH server on
+// loopback to the same root: the SFTP transport inherits the layout's
+// invariants under crashes, power cuts and failed calls.
+class SyncFaultOverSftp : public SyncFaultAtEveryCall {
+ protected:
+  SyncFaultOverSftp() {
+    open = [](const std::string& root) {
+      static test::TempDir dir;
+      static test::SshServer server(dir / "sshd");
+      dest::SftpOptions o;
+      o.host = "127.0.0.1";
+      o.port = server.port();
+      o.user = server.user();
+      o.root = root;
+      o.key_file = server.client_key().string();
+      o.known_hosts_file = server.known_hosts().string();
+      return dest::open_sftp_transport(o);
+    };
+  }
+};
+
+TEST_P(SyncFaultOverSftp, CrashesPowerCutsOrFailsSafely) { sweep(); }
+
+INSTANTIATE_TEST_SUITE_P(Kinds, SyncFaultOverSftp, ::testing::Values<std::size_t>(0, 1),
                          [](const ::testing::TestParamInfo<std::size_t>& param) {
                            return std::string(kKinds[param.param].name);
                          });

@@ -94,10 +94,13 @@ class Recording final : public dest::ForwardingTransport {
 struct Injected {
   std::shared_ptr<dest::FaultTransport> fault;
   std::shared_ptr<std::vector<Call>> log = std::make_shared<std::vector<Call>>();
+  // What the faults wrap: the local transport, or the same root reached
+  // another way (an SFTP server on loopback).
+  engine::sync::TransportFactory open = [](const std::string& root) { return dest::open_local_transport(root); };
 
   engine::sync::TransportFactory factory(dest::FaultPlan plan = {}) {
     return [this, plan](const std::string& root) -> std::unique_ptr<dest::Transport> {
-      fault = std::make_shared<dest::FaultTransport>(dest::open_local_transport(root), plan);
+      fault = std::make_shared<dest::FaultTransport>(open(root), plan);
       return std::make_unique<Recording>(fault, log);
     };
   }

@@ -462,6 +462,7 @@ class StallTransport final : public Transport {
     core_->run("cannot create directory", dir, [t = inner_, dir] { t->mkdirs(dir); });
   }
   std::string durability_gap() override { return inner_->durability_gap(); }
+  bool hashes_on_server() override { return inner_->hashes_on_server(); }
   void flush() override {
     auto allowance = allowance_for(core_->put_since_flush.exchange(0));
     core_->run("cannot flush", "", [t = inner_] { t->flush(); }, allowance);

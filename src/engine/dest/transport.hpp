@@ -124,6 +124,9 @@ class Transport {
   // fsync@openssh.com), or empty when it can. Evidence from such a
   // destination is recorded as the weaker method.
   virtual std::string durability_gap() { return {}; }
+  // True when read_back() is measured by the destination's own machine (a
+  // server's hash command) rather than read here.
+  virtual bool hashes_on_server() { return false; }
 };
 
 // Reads `name` back over the transport (get) and BLAKE3s it here: the
@@ -151,6 +154,7 @@ class ForwardingTransport : public Transport {
   void mkdirs(const std::string& dir) override { inner_.mkdirs(dir); }
   void flush() override { inner_.flush(); }
   std::string durability_gap() override { return inner_.durability_gap(); }
+  bool hashes_on_server() override { return inner_.hashes_on_server(); }
 
  private:
   std::shared_ptr<Transport> kept_;  // declared first: inner_ may refer to it
@@ -315,6 +319,7 @@ class FaultTransport : public Transport {
   void mkdirs(const std::string& dir) override;
   void flush() override;
   std::string durability_gap() override { return inner_->durability_gap(); }
+  bool hashes_on_server() override { return inner_->hashes_on_server(); }
 
  private:
   struct Undo {

@@ -153,10 +153,8 @@ constexpr std::size_t kReadBacksPerStaging = 4;
 // device: one such copy makes the whole push claim the weaker method.
 void read_back(Push& p, std::vector<Item>& items) {
   in_flight(p, items, p.opts.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
-  for (const auto& it : items) {
+  for (const auto& it : items)
     if (it.ok && !it.from_medium && !it.by_server) p.all_read_back = false;
-    if (it.ok && it.by_server) p.by_server = true;
-  }
 }
 
 }  // namespace

@@ -213,7 +213,8 @@ std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
       "folder_id IN (SELECT id FROM folders WHERE volume_id = ?))",
       {store::Value{p.dest()}, store::Value{p.volume_id()}});
   if (pending.value_or(0) != 0) return {store::VerifyMethod::presence_size, false};
-  return {p.by_server ? store::VerifyMethod::server_hash : store::VerifyMethod::fingerprint_verified, true};
+  return {p.raw->hashes_on_server() ? store::VerifyMethod::server_hash : store::VerifyMethod::fingerprint_verified,
+          true};
 }
 
 void finish_success(Push& p, const std::vector<store::OriginMax>& snapshot) {

@@ -31,7 +31,6 @@ struct Push {
   std::int64_t run_id = 0;
   std::int64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
   bool all_read_back = true;
-  bool by_server = false;                    // the server's hash command proved the copies (sftp)
   std::string volatile_fs;                   // set when the copies land on a memory filesystem
   std::map<std::string, std::int64_t> adoptable;  // dry run: path -> content a real push would adopt if read back
 

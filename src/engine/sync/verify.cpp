@@ -303,7 +303,7 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     for (auto& vc : checks) store::finish_run(db, vc.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
     throw;
   }
-  auto method = pass_method(rep, opts, d.type == "sftp", t->durability_gap().empty());
+  auto method = pass_method(rep, opts, t->hashes_on_server(), t->durability_gap().empty());
   rep.method = std::string(store::to_string(method.value_or(store::VerifyMethod::presence_size)));
   for (auto& vc : checks) {
     rep.checked += static_cast<std::int64_t>(vc.rows.size());

@@ -139,6 +139,7 @@ class SftpTransport final : public Transport {
   void mkdirs(const std::string& dir) override;
   void flush() override {}
   std::string durability_gap() override;
+  bool hashes_on_server() override { return !hash_algo_.empty(); }
 
  private:
   friend class SftpReader;
