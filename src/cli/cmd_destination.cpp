@@ -2,6 +2,8 @@
 // squirrel destination check <dest> [--json]
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cli/context.hpp"
 #include "cli/render.hpp"
 #include "core/error.hpp"
@@ -80,10 +82,12 @@ void check(Context& ctx, const std::string& dest, bool json) {
     return print_json({{"destination", r.destination}, {"ok", r.ok()}, {"findings", findings}});
   }
   int fails = 0, warns = 0;
+  std::size_t width = 10;  // fits the local checks; sftp's server-hash is longer
+  for (const auto& f : r.findings) width = std::max(width, f.check.size());
   for (const auto& f : r.findings) {
     fails += f.level == "FAIL";
     warns += f.level == "warn";
-    print(fmt::format("{:<4}  {:<10}  {}\n", f.level, f.check, f.detail));
+    print(fmt::format("{:<4}  {:<{}}  {}\n", f.level, f.check, width, f.detail));
   }
   print(fails || warns ? fmt::format("{}: {} problem(s), {} warning(s)\n", dest, fails, warns)
                        : fmt::format("{}: no problems found\n", dest));

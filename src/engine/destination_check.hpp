@@ -3,8 +3,11 @@
 // safely live? Reachability, the filesystem (a memory filesystem loses
 // everything at an unmount), layout clashes on real paths, a shared disk
 // with a volume, free space against what the next sync writes, and each
-// volume's marker. Read-only: nothing is created, written or recorded.
-// Only local roots are examined so far; later transports extend this.
+// volume's marker. An sftp mirror is examined on its server: the
+// connection, the host key, the login, the SFTP extensions, the server's
+// hash command, free space, the root and the markers. Read-only: nothing is
+// created, written or recorded. Other remote destinations get a
+// "transport" warning that nothing was examined.
 #include <string>
 #include <vector>
 
@@ -14,7 +17,9 @@
 namespace sq::engine {
 
 struct DestinationFinding {
-  std::string check;   // transport | reachable | filesystem | layout | same-disk | free-space | marker
+  // transport | reachable | filesystem | layout | same-disk | free-space | marker,
+  // and for sftp: host-key | login | extensions | server-hash | root
+  std::string check;
   std::string level;   // ok | warn | FAIL
   std::string detail;  // one line
 };
