@@ -151,9 +151,12 @@ void parse_sftp(Section& s, Destination& d) {
   d.host_key_algorithms = s.optional_string("host_key_algorithms");
   d.password = s.secret("password");
   d.hash_algo = s.choice("hash_algo", kHashAlgos);
-  if (d.hash_algo && d.layout == "mirror" && !d.crypt)
-    s.fail("hash_algo", "is not used by an sftp mirror without crypt (squirrel hashes those files itself)",
-           "remove it");
+  // A mirror squirrel writes proves copies with the server's own hash
+  // command, compared with the same digest of the bytes sent.
+  static const Keys comparable = {"md5", "sha1", "sha256", "blake3"};
+  if (d.hash_algo && d.layout == "mirror" && !d.crypt && std::find(comparable.begin(), comparable.end(), *d.hash_algo) == comparable.end())
+    s.fail("hash_algo", "on an sftp mirror must be a hash squirrel can compute too",
+           "use blake3 (b3sum), sha256, sha1 or md5, or remove it to let squirrel pick b3sum, else sha256sum");
   bool hashed_by_server = d.layout == "content-addressed" || (d.layout == "packed" && !d.crypt);
   if (!d.hash_algo && hashed_by_server) d.hash_algo = "sha256";
 }

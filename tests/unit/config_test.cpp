@@ -689,7 +689,9 @@ TEST_F(ConfigTest, ConfigLayoutRules) {
   expect_error("[destinations.k]\ntype = \"kopia\"\nroot = \"/k\"\npassword = \"p\"\nlayout = \"mirror\"\n", "layout",
                "destinations.k.layout");
   expect_error(kBase + "layout = \"flat\"\n", "flat", "destinations.nas.layout");
-  expect_error(sftp + "hash_algo = \"sha256\"\n", "hash_algo", "destinations.s.hash_algo");
+  // A plain sftp mirror takes only a hash squirrel can compute over the bytes it sent.
+  expect_error(sftp + "hash_algo = \"xxh3\"\n", "hash_algo", "destinations.s.hash_algo");
+  EXPECT_EQ(load(sftp + "hash_algo = \"sha256\"\n").destination("s")->hash_algo, "sha256");
   expect_error(sftp + "layout = \"packed\"\nhash_algo = \"sha512\"\n", "hash_algo", "destinations.s.hash_algo");
   expect_error(sftp + "checkers = 4\n", "checkers", "destinations.s.checkers");
   expect_error(kBase + "checkers = 4\n", "checkers", "destinations.nas.checkers");

@@ -110,6 +110,14 @@ class Transport {
   // BLAKE3 of the file's bytes, read past the page cache where the OS
   // allows (O_DIRECT, else dropping clean pages first).
   virtual ReadBack read_back(const std::string& name) = 0;
+  // read_back() of several names, in order. A transport that proves bytes
+  // with one request for many (a server's hash command) does it at once;
+  // a name that fails fails the whole call.
+  virtual std::vector<ReadBack> read_back_many(const std::vector<std::string>& names) {
+    std::vector<ReadBack> out;
+    for (const auto& n : names) out.push_back(read_back(n));
+    return out;
+  }
   // Moves a file or directory, creating the target's parents; never
   // replaces an existing target (EEXIST).
   virtual void rename(const std::string& from, const std::string& to) = 0;
@@ -149,6 +157,9 @@ class ForwardingTransport : public Transport {
   }
   std::unique_ptr<Reader> get(const std::string& name) override { return inner_.get(name); }
   ReadBack read_back(const std::string& name) override { return inner_.read_back(name); }
+  std::vector<ReadBack> read_back_many(const std::vector<std::string>& names) override {
+    return inner_.read_back_many(names);
+  }
   void rename(const std::string& from, const std::string& to) override { inner_.rename(from, to); }
   void remove(const std::string& name) override { inner_.remove(name); }
   void mkdirs(const std::string& dir) override { inner_.mkdirs(dir); }

@@ -128,8 +128,7 @@ void finish_stage(Push& p, std::vector<Item>& items) {
   p.t->flush();
 }
 
-void read_back_one(Push& p, Item& it) {
-  auto rb = p.t->read_back(p.staging_for(it.w->path, p.run_id));
+void take_read_back(Item& it, const dest::ReadBack& rb) {
   if (rb.bytes != it.w->size || (rb.measured() && !rb.matches(it.w->hash, it.sent_checksum))) {
     it.trouble = Item::Trouble::error;
     it.message = rb.by_server ? "the server's hash of the stored copy does not match what was sent — its disk may be "
@@ -149,10 +148,51 @@ void read_back_one(Push& p, Item& it) {
 // of them are kept in flight than stagings.
 constexpr std::size_t kReadBacksPerStaging = 4;
 
+void read_back_one(Push& p, Item& it) { take_read_back(it, p.t->read_back(p.staging_for(it.w->path, p.run_id))); }
+
+// A server's hash command is asked for several copies at once: starting a
+// remote process per small file costs more than hashing it. A failure
+// fails every copy of its group.
+void read_back_group(Push& p, const std::vector<Item*>& group) {
+  std::vector<std::string> names;
+  for (auto* it : group) names.push_back(p.staging_for(it->w->path, p.run_id));
+  try {
+    auto rbs = p.t->read_back_many(names);
+    for (std::size_t i = 0; i < group.size(); ++i) take_read_back(*group[i], rbs[i]);
+  } catch (const dest::StallError&) {
+    group.front()->fatal = std::current_exception();
+  } catch (const Error& e) {
+    for (auto* it : group) {
+      it->trouble = Item::Trouble::error;
+      it->message = e.what();
+    }
+  } catch (...) {
+    group.front()->fatal = std::current_exception();
+  }
+}
+
+void read_back_on_server(Push& p, std::vector<Item>& items) {
+  std::vector<Item*> live;
+  for (auto& it : items)
+    if (it.ok) live.push_back(&it);
+  std::size_t per = std::max<std::size_t>(1, (live.size() + p.opts.in_flight - 1) / p.opts.in_flight);
+  std::vector<std::vector<Item*>> groups;
+  for (std::size_t i = 0; i < live.size(); i += per)
+    groups.emplace_back(live.begin() + static_cast<std::ptrdiff_t>(i),
+                        live.begin() + static_cast<std::ptrdiff_t>(std::min(live.size(), i + per)));
+  {
+    dest::HelperThreads helpers(*p.raw);
+    for (const auto& g : groups) helpers.spawn([&p, &g] { read_back_group(p, g); });
+    helpers.wait();
+  }
+  report_all(p, items);
+}
+
 // A copy hashed from the page cache proves less than one read from the
 // device: one such copy makes the whole push claim the weaker method.
 void read_back(Push& p, std::vector<Item>& items) {
-  in_flight(p, items, p.opts.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
+  if (p.raw->hashes_on_server()) read_back_on_server(p, items);
+  else in_flight(p, items, p.opts.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
   for (const auto& it : items)
     if (it.ok && !it.from_medium && !it.by_server) p.all_read_back = false;
 }

@@ -38,6 +38,8 @@ void set_options(ssh_session s, const SftpOptions& o) {
   ssh_options_set(s, SSH_OPTIONS_PORT, &o.port);
   ssh_options_set(s, SSH_OPTIONS_USER, o.user.c_str());
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout_s);
+  int nodelay = 1;  // a request waits for its reply: Nagle would hold back each one's last segment
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known.c_str());
   ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   if (o.host_key_algorithms) {

@@ -13,15 +13,13 @@ namespace sq::dest::sftp {
 namespace {
 
 constexpr const char* kProbeInput = "squirrel server hash probe\n";
-constexpr const char* kFailed = "squirrel-hash-failed";
 
 std::string tool_of(const std::string& algo) { return algo == "blake3" ? "b3sum" : algo + "sum"; }
 
-// xargs hands each NUL-terminated name to sh as "$1"; the tool reads the
-// file on stdin, so a name starting with '-' is never an option either.
-std::string batch_command(const std::string& algo) {
-  return fmt::format("LC_ALL=C xargs -0 -n 1 sh -c '{} <\"$1\" || echo {}' squirrel-hash", tool_of(algo), kFailed);
-}
+// xargs hands the NUL-terminated names to the tool as arguments after
+// "--": no shell parses them, and a name starting with '-' is not an
+// option. One process hashes many files.
+std::string batch_command(const std::string& algo) { return fmt::format("LC_ALL=C xargs -0 {} --", tool_of(algo)); }
 
 bool is_lower_hex(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -35,12 +33,15 @@ std::optional<std::vector<std::string>> parse(const std::string& out, const std:
     std::size_t end = out.find('\n', start);
     if (end == std::string::npos) return std::nullopt;
     std::string line = out.substr(start, end - start);
+    // A name with a newline or backslash is printed escaped, the line
+    // then starting with a backslash.
+    if (line.starts_with("\\")) line.erase(0, 1);
     fields.push_back(line.substr(0, line.find(' ')));
     start = end + 1;
   }
   if (fields.size() != expected) return std::nullopt;
   for (const auto& f : fields)
-    if (f != kFailed && (f.size() != digest_hex_length(algo) || !is_lower_hex(f))) return std::nullopt;
+    if (f.size() != digest_hex_length(algo) || !is_lower_hex(f)) return std::nullopt;
   return fields;
 }
 
@@ -78,14 +79,11 @@ std::vector<std::string> server_hashes(Connection& c, const std::string& algo, c
   std::string input;
   for (const auto& p : paths) input += p + '\0';
   auto r = c.exec(batch_command(algo), input, 256 * paths.size() + 4096);
-  auto fields = r ? parse(r->out, algo, paths.size()) : std::nullopt;
+  auto fields = r && r->status == 0 ? parse(r->out, algo, paths.size()) : std::nullopt;
   if (!fields)
-    throw TransportError(EIO, fmt::format("the server's {} gave no usable answer for {}",
-                                                            tool_of(algo), escape_for_display(paths.front())));
-  for (std::size_t i = 0; i < fields->size(); ++i)
-    if ((*fields)[i] == kFailed)
-      throw TransportError(EIO, fmt::format("the server's {} could not read {}", tool_of(algo),
-                                            escape_for_display(paths[i])));
+    throw TransportError(EIO, fmt::format("the server's {} could not hash {}{}", tool_of(algo),
+                                          escape_for_display(paths.front()),
+                                          paths.size() > 1 ? fmt::format(" and {} more", paths.size() - 1) : ""));
   return *fields;
 }
 
