@@ -170,5 +170,57 @@ TEST(SftpRefusals, AnUnreachablePortAndAServerThatClosesDuringTheHandshake) {
   expect_refused(s, "cannot connect");
 }
 
+// No ledger row in flight after a clean sync: reconcile settled what a cut
+// connection left behind.
+std::string store_problems(const SftpSandbox& s) {
+  auto db = store::Db::open(s.db_path(), {false, true});
+  auto unsettled = db.query_i64("SELECT count(*) FROM remote_paths WHERE state IN ('committing','displacing')");
+  return unsettled.value_or(0) == 0 ? "" : std::to_string(*unsettled) + " row(s) still in flight";
+}
+
+// A known_hosts file that vouches for the server's key at another port (a
+// proxy in front of it).
+fs::path known_hosts_at(const SftpSandbox& s, int port) {
+  std::string text = read_file(s.server.known_hosts());
+  std::string from = "]:" + std::to_string(s.server.port()) + " ", to = "]:" + std::to_string(port) + " ";
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  auto path = s.root() / ("known_hosts_" + std::to_string(port));
+  write_file(path, text);
+  return path;
+}
+
+TEST(SftpFaults, AConnectionDroppedAtAnyPointLeavesAMirrorTheNextSyncCompletes) {
+  SftpSandbox s;
+  for (int i = 0; i < 12; ++i) s.put("f" + std::to_string(i), noise(40000 + i, static_cast<std::uint32_t>(i)));
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  auto login = "key_file = \"" + s.server.client_key().string() + "\"\n";
+  int round = 0, dropped_or_done = 0;
+  for (std::int64_t after : {3000, 30000, 120000, 400000}) {
+    SCOPED_TRACE("dropped after " + std::to_string(after) + " bytes");
+    for (int i = 0; i < 12; i += 3) s.put("f" + std::to_string(i), noise(41000 + i, static_cast<std::uint32_t>(100 * ++round)));
+    s.put("new" + std::to_string(round), noise(50000, static_cast<std::uint32_t>(round)));
+    s.ok({"index", "photos"});
+    {
+      FaultProxy proxy(s.server.port(), FaultProxy::Mode::drop_after, after);
+      s.use(login + "known_hosts_file = \"" + known_hosts_at(s, proxy.port()).string() + "\"\n", proxy.port());
+      // Each new connection gets the same budget: a push may fail, or
+      // finish by dialling again. Either way it must not lie.
+      auto r = s.run({"sync", "photos", "--to", "nas"});
+      if (r.status == 0) EXPECT_EQ(user_files(s.vremote()), user_files(s.volume_dir())) << r.out << r.err;
+      else EXPECT_FALSE(r.err_lines().empty()) << r.out;
+      dropped_or_done += 1;
+    }
+    s.use();
+    s.ok({"sync", "photos", "--to", "nas"});
+    EXPECT_EQ(user_files(s.vremote()), user_files(s.volume_dir())) << "the mirror holds the volume again";
+    auto v = s.json({"verify", "nas", "--full"});
+    EXPECT_EQ(v[0]["findings"].size(), 0u);
+    EXPECT_EQ(store_problems(s), "");
+  }
+  EXPECT_EQ(dropped_or_done, 4);
+}
+
 }  // namespace
 }  // namespace sq::test
