@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "engine/sync/mirror.hpp"
 #include "loop_util.hpp"
 #include "sshd_util.hpp"
+#include "stall_util.hpp"
 
 namespace sq::test {
 namespace {
@@ -220,6 +223,47 @@ TEST(SftpFaults, AConnectionDroppedAtAnyPointLeavesAMirrorTheNextSyncCompletes) 
     EXPECT_EQ(store_problems(s), "");
   }
   EXPECT_EQ(dropped_or_done, 4);
+}
+
+// A connection that stops moving mid-push: the push gives the call up as
+// stalled and stops; once the connection is let go and the given-up call
+// has returned, the next sync completes. (The stall timeout is only made
+// short; nothing here measures time.)
+TEST(SftpFaults, AStalledConnectionIsGivenUpAndTheNextSyncCompletes) {
+  SftpSandbox s;
+  for (int i = 0; i < 6; ++i) s.put("f" + std::to_string(i), noise(200000, static_cast<std::uint32_t>(i)));
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  for (int i = 0; i < 6; ++i) s.put("g" + std::to_string(i), noise(200000, static_cast<std::uint32_t>(10 + i)));
+  s.ok({"index", "photos"});
+  {
+    FaultProxy proxy(s.server.port(), FaultProxy::Mode::stall_after, 60000);
+    s.use("key_file = \"" + s.server.client_key().string() + "\"\nknown_hosts_file = \"" +
+              known_hosts_at(s, proxy.port()).string() + "\"\n",
+          proxy.port());
+    auto cfg = config::load(s.config_path());
+    store::StoreOptions so;
+    so.create = false;
+    auto st = store::Store::open(s.db_path(), so);
+    engine::sync::SyncOptions o;
+    o.stall.timeout_ns = 3LL * 1000000000;
+    std::string what;
+    try {
+      auto r = engine::sync::run_mirror_sync(cfg, st, "photos", "nas", o);
+      what = "returned " + std::string(store::to_string(r.status));
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    EXPECT_NE(what.find("made no progress"), std::string::npos) << what;
+    proxy.release();
+    await_given_up_calls_returned("nas");
+  }
+  s.use();
+  s.ok({"sync", "photos", "--to", "nas"});
+  EXPECT_EQ(user_files(s.vremote()), user_files(s.volume_dir()));
+  EXPECT_EQ(store_problems(s), "");
+  auto v = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(v[0]["findings"].size(), 0u);
 }
 
 }  // namespace
