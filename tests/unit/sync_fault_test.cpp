@@ -37,6 +37,7 @@
 
 #include "core/error.hpp"
 #include "engine/dest/sftp/sftp.hpp"
+#include "sftp_util.hpp"
 #include "sshd_util.hpp"
 #include "stall_util.hpp"
 #include "sync_util.hpp"
@@ -407,14 +408,7 @@ class SyncFaultOverSftp : public SyncFaultAtEveryCall {
     open = [](const std::string& root) {
       static test::TempDir dir;
       static test::SshServer server(dir / "sshd");
-      dest::SftpOptions o;
-      o.host = "127.0.0.1";
-      o.port = server.port();
-      o.user = server.user();
-      o.root = root;
-      o.key_file = server.client_key().string();
-      o.known_hosts_file = server.known_hosts().string();
-      return dest::open_sftp_transport(o);
+      return dest::open_sftp_transport(test::sftp_options_for(server, root));
     };
   }
 };

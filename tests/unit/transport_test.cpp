@@ -19,6 +19,7 @@
 #include "core/hash.hpp"
 #include "engine/dest/sftp/sftp.hpp"
 #include "engine/dest/transport.hpp"
+#include "sftp_util.hpp"
 #include "sshd_util.hpp"
 #include "test_util.hpp"
 
@@ -361,14 +362,7 @@ TEST_P(TransportContract, FlushCoversEveryKindOfChange) {
 SftpOptions sftp_options_for(const std::string& root) {
   static test::TempDir dir;
   static test::SshServer server(dir / "sshd");
-  SftpOptions o;
-  o.host = "127.0.0.1";
-  o.port = server.port();
-  o.user = server.user();
-  o.root = root;
-  o.key_file = server.client_key().string();
-  o.known_hosts_file = server.known_hosts().string();
-  return o;
+  return test::sftp_options_for(server, root);
 }
 
 INSTANTIATE_TEST_SUITE_P(

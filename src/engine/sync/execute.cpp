@@ -281,20 +281,35 @@ std::optional<LiveRow> live_row_at(Push& p, const std::string& path) {
   return rows.front();
 }
 
+// What displacing a batch found at the prefixes of its paths. Nothing the
+// batch's displacing does turns a directory into something else or creates
+// anything under a missing prefix (renames go to history), so what was seen
+// holds for the rest of the batch.
+struct Prefixes {
+  std::set<std::string> directories, missing;
+  // A path below a missing prefix is missing too: no need to ask.
+  bool below_missing(const std::string& path) const {
+    for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1))
+      if (missing.count(path.substr(0, slash))) return true;
+    return false;
+  }
+};
+
 // A file or link where a parent directory must go is moved aside. A file
 // squirrel recorded there (the source turned that file into a directory)
 // is displaced like any recorded version, so its row follows its bytes.
-// `directories` holds the prefixes this batch already found to be
-// directories; nothing the batch does turns one into something else.
-void clear_parents(Push& p, const std::string& path, std::vector<std::int64_t>& displacing,
-                   std::set<std::string>& directories) {
+void clear_parents(Push& p, const std::string& path, std::vector<std::int64_t>& displacing, Prefixes& seen) {
   for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
     std::string prefix = path.substr(0, slash);
-    if (directories.count(prefix)) continue;
+    if (seen.directories.count(prefix)) continue;
+    if (seen.missing.count(prefix)) return;
     auto st = p.t->stat(p.in_volume(prefix));
-    if (st.type == dest::EntryType::none) return;
+    if (st.type == dest::EntryType::none) {
+      seen.missing.insert(std::move(prefix));
+      return;
+    }
     if (st.type == dest::EntryType::directory) {
-      directories.insert(std::move(prefix));
+      seen.directories.insert(std::move(prefix));
       continue;
     }
     auto row = live_row_at(p, prefix);
@@ -316,8 +331,8 @@ bool still_live(Push& p, std::int64_t row_id) {
                           {store::Value{row_id}}).value_or(0) == 1;
 }
 
-void displace_target(Push& p, const PlannedWrite& w, std::vector<std::int64_t>& displacing) {
-  auto st = p.t->stat(p.in_volume(w.path));
+void displace_target(Push& p, const PlannedWrite& w, std::vector<std::int64_t>& displacing, const Prefixes& seen) {
+  auto st = seen.below_missing(w.path) ? dest::Stat{} : p.t->stat(p.in_volume(w.path));
   bool recorded = w.replaces_row && st.type == dest::EntryType::file && st.size == w.replaced_size &&
                   st.mtime_ns == w.replaced_mtime_ns;
   if (recorded) {
@@ -339,12 +354,12 @@ void displace_target(Push& p, const PlannedWrite& w, std::vector<std::int64_t>& 
 }
 
 void displace_each(Push& p, std::vector<Item>& items, std::vector<std::int64_t>& displacing) {
-  std::set<std::string> directories;
+  Prefixes seen;
   for (auto& it : items) {
     if (!it.ok) continue;
     try {
-      clear_parents(p, it.w->path, displacing, directories);
-      displace_target(p, *it.w, displacing);
+      clear_parents(p, it.w->path, displacing, seen);
+      displace_target(p, *it.w, displacing, seen);
     } catch (const dest::StallError&) {
       throw;
     } catch (const Error& e) {

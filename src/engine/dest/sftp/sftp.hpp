@@ -13,7 +13,11 @@
 //  connect + handshake + auth   | bounded by connect_timeout_ns (1 minute)
 //  one SSH session per thread   | a pool of up to max_sessions connections
 //  exclusive create, no-replace | checked with an lstat before put and rename
-//  rename                       | (servers differ), failing EEXIST
+//  rename                       | (servers differ), failing EEXIST — except
+//                               | for a name in a directory this transport
+//                               | made itself and never created that name in:
+//                               | it held nothing before, so the name is
+//                               | absent without a round trip
 //  symlinks                     | never followed: every parent is lstat'ed
 //  durability                   | fsync@openssh.com after each put when the
 //                               | server offers it; otherwise flush() cannot

@@ -158,6 +158,10 @@ class SftpTransport final : public Transport {
   bool parents_are_dirs(Connection& c, const std::string& name, const char* what);
   void make_dirs(Connection& c, const std::string& dir, const char* what, const std::string& name);
   void forget_dirs(const std::string& name);
+  // True when `name` cannot exist yet: its directory was made by this
+  // transport and nothing of that name was created in it since. Marks the
+  // name as created, so the next call looks.
+  bool claim_fresh(const std::string& name);
   Stat require_regular(Connection& c, const std::string& name, const char* what);
   PutResult write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name);
 
@@ -167,6 +171,11 @@ class SftpTransport final : public Transport {
   bool fsync_ = false;
   std::mutex dirs_mu_;
   std::set<std::string> known_dirs_;  // names seen as directories by this transport
+  // Directories this transport's mkdir created, and the names it has put or
+  // moved into them: a directory made here held nothing before, so a name in
+  // it that this transport never created is known to be absent without the
+  // look-first lstat (one round trip less per file of a first sync).
+  std::set<std::string> made_dirs_, made_names_;
 };
 
 }  // namespace sftp
@@ -208,23 +217,46 @@ void SftpTransport::make_dirs(Connection& c, const std::string& dir, const char*
       std::lock_guard lock(dirs_mu_);
       if (known_dirs_.count(p)) continue;
     }
-    auto st = lstat(c, p, what);
-    // A concurrent put may create the same directory first: look again.
-    if (!st && sftp_mkdir(c.sftp(), full(p).c_str(), 0755) != 0 && !(st = lstat(c, p, what))) c.fail(what, name);
+    bool made = false;
+    auto st = claim_fresh(p) ? std::nullopt : lstat(c, p, what);
+    if (!st) {
+      made = sftp_mkdir(c.sftp(), full(p).c_str(), 0755) == 0;
+      // A concurrent put may create the same directory first: look again.
+      if (!made && !(st = lstat(c, p, what))) c.fail(what, name);
+    }
     if (st && st->type == EntryType::symlink) fail_on(ELOOP, what, name);
     if (st && st->type != EntryType::directory) fail_on(ENOTDIR, what, name);
     std::lock_guard lock(dirs_mu_);
     known_dirs_.insert(p);
+    if (made) made_dirs_.insert(p);
   }
 }
 
-void SftpTransport::forget_dirs(const std::string& name) {
+bool SftpTransport::claim_fresh(const std::string& name) {
   std::lock_guard lock(dirs_mu_);
-  for (auto it = known_dirs_.lower_bound(name); it != known_dirs_.end();) {
-    if (*it == name || it->starts_with(name + "/")) it = known_dirs_.erase(it);
+  bool fresh = made_dirs_.count(parent_of(name)) && !made_names_.count(name);
+  made_names_.insert(name);
+  return fresh;
+}
+
+namespace {
+
+void erase_tree(std::set<std::string>& names, const std::string& name) {
+  for (auto it = names.lower_bound(name); it != names.end();) {
+    if (*it == name || it->starts_with(name + "/")) it = names.erase(it);
     else if (!it->starts_with(name)) break;
     else ++it;
   }
+}
+
+}  // namespace
+
+// A name moved or removed may come back as anything: it is looked at again,
+// and a directory made here no longer counts as made here.
+void SftpTransport::forget_dirs(const std::string& name) {
+  std::lock_guard lock(dirs_mu_);
+  erase_tree(known_dirs_, name);
+  erase_tree(made_dirs_, name);
 }
 
 Stat SftpTransport::stat(const std::string& name) {
@@ -312,8 +344,9 @@ PutResult SftpTransport::put(const std::string& name, const ReadFn& read, std::i
   require_clean(name, "cannot put");
   Lease c(pool_);
   make_dirs(*c, parent_of(name), "cannot put", name);
-  // Not every server honours O_EXCL: look first.
-  if (lstat(*c, name, "cannot put")) fail_on(EEXIST, "cannot create", name);
+  // Not every server honours O_EXCL: look first, unless the name is known
+  // to be absent.
+  if (!claim_fresh(name) && lstat(*c, name, "cannot put")) fail_on(EEXIST, "cannot create", name);
   FileHolder f;
   f.f = sftp_open(c->sftp(), full(name).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (!f.f) {
@@ -371,30 +404,37 @@ class SftpReader final : public Reader {
   Stat stat() override { return st_; }
 
  private:
+  // Exactly the file's size (as lstat saw it when opened) is asked for, in
+  // requests that each must be answered whole: a small file costs one read,
+  // not a window of requests answered "end of file", and a server that
+  // serves less than asked, or a file that shrank, is an error, not a gap.
   void fill() {
-    while (!eof_ && static_cast<int>(ids_.size()) < kReadsInFlight) {
-      int id = sftp_async_read_begin(file_.f, kReadChunk);
+    while (asked_ < st_.size && static_cast<int>(ids_.size()) < kReadsInFlight) {
+      auto len = static_cast<std::uint32_t>(std::min<std::int64_t>(kReadChunk, st_.size - asked_));
+      int id = sftp_async_read_begin(file_.f, len);
       if (id < 0) lease_->fail("cannot read", name_);
-      ids_.push_back(id);
+      ids_.push_back({id, len});
+      asked_ += len;
     }
-    int id = ids_.front();
+    if (ids_.empty()) {
+      eof_ = true;
+      return;
+    }
+    auto [id, len] = ids_.front();
     ids_.pop_front();
     int n = sftp_async_read(file_.f, buf_.get(), kReadChunk, static_cast<std::uint32_t>(id));
     if (n < 0) lease_->fail("cannot read", name_);
+    if (static_cast<std::uint32_t>(n) != len)
+      throw TransportError(EIO, fmt::format("cannot read {}: the server sent {} bytes where {} were asked "
+                                            "(the file changed, or the server serves short reads)",
+                                            escape_for_display(name_), n, len));
     pos_ = 0;
     have_ = static_cast<std::size_t>(n);
-    if (n == 0) eof_ = true;
-    got_ += n;
-    // A server that serves less than asked would leave a gap: the total
-    // must be the size the file had.
-    if (eof_ && got_ != st_.size)
-      throw TransportError(EIO, fmt::format("cannot read {}: the server sent {} bytes of {}", escape_for_display(name_),
-                                            got_, st_.size));
     note_progress();
   }
   // Answers still on their way are read, so the connection goes back clean.
   void drain() {
-    for (int id : ids_)
+    for (auto [id, len] : ids_)
       if (lease_->alive()) sftp_async_read(file_.f, buf_.get(), kReadChunk, static_cast<std::uint32_t>(id));
     ids_.clear();
   }
@@ -403,9 +443,9 @@ class SftpReader final : public Reader {
   Stat st_;
   FileHolder file_;
   std::unique_ptr<char[]> buf_;
-  std::deque<int> ids_;
+  std::deque<std::pair<int, std::uint32_t>> ids_;  // requests in flight and the bytes each asked for
   std::size_t pos_ = 0, have_ = 0;
-  std::int64_t got_ = 0;
+  std::int64_t asked_ = 0;
   bool eof_ = false;
 };
 
@@ -449,12 +489,16 @@ void SftpTransport::rename(const std::string& from, const std::string& to) {
   require_clean(to, "cannot move");
   if (to.starts_with(from + "/")) fail_on(EINVAL, "cannot move a directory into itself:", to);
   Lease c(pool_);
-  if (!parents_are_dirs(*c, from, "cannot move") || !lstat(*c, from, "cannot move")) fail_on(ENOENT, "cannot move", from);
+  if (!parents_are_dirs(*c, from, "cannot move")) fail_on(ENOENT, "cannot move", from);
   make_dirs(*c, parent_of(to), "cannot move", to);
   // Servers differ on replacing an existing target: never ask them to.
-  if (lstat(*c, to, "cannot move")) fail_on(EEXIST, "cannot move onto", to);
+  if (!claim_fresh(to) && lstat(*c, to, "cannot move")) fail_on(EEXIST, "cannot move onto", to);
   forget_dirs(from);
-  if (sftp_rename(c->sftp(), full(from).c_str(), full(to).c_str()) != 0) c->fail("cannot move", from);
+  if (sftp_rename(c->sftp(), full(from).c_str(), full(to).c_str()) == 0) return;
+  // Why it failed is asked only now: a missing source costs no round trip
+  // on the way that works.
+  if (c->alive() && !lstat(*c, from, "cannot move")) fail_on(ENOENT, "cannot move", from);
+  c->fail("cannot move", from);
 }
 
 void SftpTransport::remove(const std::string& name) {
