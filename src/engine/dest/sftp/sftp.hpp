@@ -20,8 +20,11 @@
 //                               | absent without a round trip
 //  symlinks                     | never followed: every parent is lstat'ed
 //  durability                   | fsync@openssh.com after each put when the
-//                               | server offers it; otherwise flush() cannot
-//                               | make bytes durable and says so (durable())
+//                               | server offers it, and flush() opens and
+//                               | syncs every directory whose entries changed
+//                               | (renames, mkdirs, removes); without it
+//                               | flush() cannot make bytes durable and says
+//                               | so (durability_gap())
 //  server hash                  | md5sum/sha1sum/sha256sum/b3sum run by the
 //                               | server over the stored bytes, probed once
 //                               | per transport with a known input; names

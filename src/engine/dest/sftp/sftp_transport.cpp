@@ -142,7 +142,7 @@ class SftpTransport final : public Transport {
   void rename(const std::string& from, const std::string& to) override;
   void remove(const std::string& name) override;
   void mkdirs(const std::string& dir) override;
-  void flush() override {}
+  void flush() override;
   std::string durability_gap() override;
   bool hashes_on_server() override { return !hash_algo_.empty(); }
 
@@ -162,6 +162,9 @@ class SftpTransport final : public Transport {
   // transport and nothing of that name was created in it since. Marks the
   // name as created, so the next call looks.
   bool claim_fresh(const std::string& name);
+  // A put, rename, mkdir or remove changed the directory holding `name`.
+  void touched(const std::string& name);
+  void sync_dir(Connection& c, const std::string& dir);
   Stat require_regular(Connection& c, const std::string& name, const char* what);
   PutResult write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name);
 
@@ -176,6 +179,7 @@ class SftpTransport final : public Transport {
   // it that this transport never created is known to be absent without the
   // look-first lstat (one round trip less per file of a first sync).
   std::set<std::string> made_dirs_, made_names_;
+  std::set<std::string> dirty_dirs_;  // directories whose entries changed since the last flush
 };
 
 }  // namespace sftp
@@ -226,9 +230,35 @@ void SftpTransport::make_dirs(Connection& c, const std::string& dir, const char*
     }
     if (st && st->type == EntryType::symlink) fail_on(ELOOP, what, name);
     if (st && st->type != EntryType::directory) fail_on(ENOTDIR, what, name);
+    if (made) touched(p);
     std::lock_guard lock(dirs_mu_);
     known_dirs_.insert(p);
     if (made) made_dirs_.insert(p);
+  }
+}
+
+void SftpTransport::touched(const std::string& name) {
+  std::lock_guard lock(dirs_mu_);
+  dirty_dirs_.insert(parent_of(name));
+}
+
+// fsync@openssh.com on a file handle makes its bytes durable, not the
+// directory entries that name it: each changed directory is opened and
+// synced too, so a rename reported durable survives the server's power cut.
+void SftpTransport::flush() {
+  if (!fsync_) return;  // durability_gap() says so
+  std::set<std::string> dirs;
+  {
+    std::lock_guard lock(dirs_mu_);
+    dirs.swap(dirty_dirs_);
+  }
+  Lease c(pool_);
+  try {
+    for (const auto& d : dirs) sync_dir(*c, d);
+  } catch (...) {
+    std::lock_guard lock(dirs_mu_);
+    dirty_dirs_.insert(dirs.begin(), dirs.end());  // the next flush tries them again
+    throw;
   }
 }
 
@@ -318,6 +348,15 @@ struct FileHolder {
 
 }  // namespace
 
+// A directory that is gone since it changed needs no sync: its entries
+// went with it, and the directory it left is synced as changed too.
+void SftpTransport::sync_dir(Connection& c, const std::string& dir) {
+  FileHolder f;
+  f.f = sftp_open(c.sftp(), full(dir).c_str(), O_RDONLY, 0);
+  if (!f.f && c.alive() && c.last_errno() == ENOENT) return;
+  if (!f.f || sftp_fsync(f.f) != 0) c.fail("cannot sync the directory", dir.empty() ? std::string(".") : dir);
+}
+
 PutResult SftpTransport::write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name) {
   std::unique_ptr<char[]> buf(new char[kChunk]);
   Hasher blake;
@@ -353,6 +392,7 @@ PutResult SftpTransport::put(const std::string& name, const ReadFn& read, std::i
     if (c->alive() && lstat(*c, name, "cannot put")) fail_on(EEXIST, "cannot create", name);
     c->fail("cannot create", name);
   }
+  touched(name);
   PutResult result;
   try {
     result = write_body(*c, f.f, read, name);
@@ -494,6 +534,8 @@ void SftpTransport::rename(const std::string& from, const std::string& to) {
   // Servers differ on replacing an existing target: never ask them to.
   if (!claim_fresh(to) && lstat(*c, to, "cannot move")) fail_on(EEXIST, "cannot move onto", to);
   forget_dirs(from);
+  touched(from);
+  touched(to);
   if (sftp_rename(c->sftp(), full(from).c_str(), full(to).c_str()) == 0) return;
   // Why it failed is asked only now: a missing source costs no round trip
   // on the way that works.
@@ -508,6 +550,7 @@ void SftpTransport::remove(const std::string& name) {
   auto st = lstat(*c, name, "cannot remove");
   if (!st) fail_on(ENOENT, "cannot remove", name);
   forget_dirs(name);
+  touched(name);
   if (st->type != EntryType::directory) {
     if (sftp_unlink(c->sftp(), full(name).c_str()) != 0) c->fail("cannot remove", name);
     return;
