@@ -153,6 +153,23 @@ TEST(SftpRefusals, EachWayALoginFailsIsOneLineAndWritesNothing) {
   expect_refused(s, "ssh-agent");
 }
 
+// A missing root: the dry run of a first sync plans it, a sync without
+// --init refuses, and neither creates anything on the server.
+TEST(SftpRefusals, AMissingRootIsPlannedByADryRunAndRefusedWithoutInit) {
+  SftpSandbox s;
+  s.fill();
+  s.ok({"index", "photos"});
+  auto dry = s.ok({"sync", "photos", "--to", "nas", "--init", "--dry-run"});
+  EXPECT_NE(dry.out.find("would write 3 file(s)"), std::string::npos) << dry.out;
+  EXPECT_FALSE(fs::exists(s.remote()));
+  auto r = s.expect(1, {"sync", "photos", "--to", "nas"});
+  ASSERT_EQ(r.err_lines().size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--init"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(s.remote()));
+  EXPECT_EQ(s.runs().back()["status"], "refused");
+}
+
 TEST(SftpRefusals, AnUnreachablePortAndAServerThatClosesDuringTheHandshake) {
   SftpSandbox s;
   s.put("a.txt", "alpha");

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+
 #include "core/text.hpp"
 #include "engine/layout_check.hpp"
 #include "engine/offload/offload.hpp"
@@ -118,12 +120,14 @@ const config::Destination& dest_of(const Push& p) { return *p.cfg.destination(p.
 
 // An SFTP root is created on the server only by --init (and not by its dry run).
 void open_remote_root(Push& p) {
+  bool create = p.opts.init && !p.opts.dry_run;
   try {
-    p.raw = open_mirror_transport(dest_of(p), p.opts.transport, p.opts.init && !p.opts.dry_run);
-  } catch (const Error& e) {
-    if (!(p.opts.init && p.opts.dry_run && std::string_view(e.what()).find("does not exist") != std::string_view::npos))
-      throw;
-    return;  // the dry run of a first sync: the root would be created
+    p.raw = p.opts.transport ? p.opts.transport(p.root)
+                             : dest::open_sftp_transport(sftp_options_of(dest_of(p)), create);
+  } catch (const dest::TransportError& e) {
+    // Only the root is looked up while opening: ENOENT is the root missing.
+    if (p.opts.init && p.opts.dry_run && e.err() == ENOENT) return;  // a first sync's dry run: it would be created
+    throw Error(ErrorKind::refused, fmt::format("destination \"{}\": {}", p.dest(), e.what()));
   }
   auto stall = p.opts.stall;
   stall.destination = p.dest();
