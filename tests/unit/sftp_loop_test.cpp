@@ -5,7 +5,10 @@
 // --download). Then every way a connection is refused, each with one line
 // and nothing written.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -281,6 +284,64 @@ TEST(SftpFaults, AStalledConnectionIsGivenUpAndTheNextSyncCompletes) {
   EXPECT_EQ(store_problems(s), "");
   auto v = s.json({"verify", "nas", "--full"});
   EXPECT_EQ(v[0]["findings"].size(), 0u);
+}
+
+// Regular files under `dir`, counted while a sync may be changing it.
+int files_under(const fs::path& dir) {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_regular_file(ec)) ++n;
+  return n;
+}
+
+// Runs `sync` as a process of its own and SIGKILLs it once `reached`
+// holds (or lets it finish, if it finishes first: nothing here depends on
+// which).
+void sync_killed_when(const SftpSandbox& s, const std::function<bool()>& reached) {
+  auto args = s.global_args();
+  for (const char* a : {"sync", "photos", "--to", "nas"}) args.emplace_back(a);
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  pid_t pid = detail::spawn(args, s.options(), devnull, devnull);
+  ::close(devnull);
+  int status = 0;
+  bool killed = false;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (!killed && reached()) killed = ::kill(pid, SIGKILL) == 0;
+    ::usleep(500);
+  }
+}
+
+// kill -9 of the squirrel process while it stages, between staging and
+// committing, and while it commits: the next sync completes, the mirror
+// holds the volume, nothing stays in flight and verify finds nothing.
+TEST(SftpFaults, ASyncKilledAtAnyStageLeavesAMirrorTheNextSyncCompletes) {
+  SftpSandbox s;
+  s.put("first", "one");
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  fs::path staging = s.vremote() / ".squirrel-staging";
+  const int kFiles = 300;
+  std::vector<std::pair<std::string, std::function<bool()>>> points{
+      {"while staging", [&] { return files_under(staging) >= 20; }},
+      {"with everything staged", [&] { return files_under(staging) >= kFiles; }},
+      {"while committing", [&] { return files_under(s.vremote() / "r3") >= 100; }},
+  };
+  int round = 0;
+  for (const auto& [name, reached] : points) {
+    SCOPED_TRACE(name);
+    ++round;
+    for (int i = 0; i < kFiles; ++i)
+      s.put("r" + std::to_string(round) + "/f" + std::to_string(i), noise(700, static_cast<std::uint32_t>(round * 1000 + i)));
+    s.ok({"index", "photos"});
+    sync_killed_when(s, reached);
+    s.ok({"sync", "photos", "--to", "nas"});
+    EXPECT_EQ(user_files(s.vremote()), user_files(s.volume_dir()));
+    auto v = s.json({"verify", "nas", "--full"});
+    EXPECT_EQ(v[0]["findings"].size(), 0u) << v.dump();
+    EXPECT_EQ(store_problems(s), "");
+  }
 }
 
 }  // namespace

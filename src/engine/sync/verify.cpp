@@ -116,29 +116,54 @@ Judgement judge(const dest::ReadBack& rb, const store::LedgerRow& r) {
   return rb.checksum == *r.checksum ? Judgement::match : Judgement::changed;
 }
 
+void take_judgement(store::Db& db, VerifyReport& rep, VolumeCheck& vc, const store::LedgerRow& r,
+                    const std::string& where, const dest::ReadBack& rb) {
+  rep.rehashed += 1;
+  rep.bytes_rehashed += rb.bytes;
+  switch (judge(rb, r)) {
+    case Judgement::changed:
+      vc.findings.push_back({vc.row.name, r.path, "changed", "content differs at " + where});
+      break;
+    case Judgement::unchecked:
+      rep.unchecked += 1;
+      break;
+    case Judgement::match:
+      if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
+        store::record_verified(db, r.id, rb.checksum, now_ns(), rb.algo);
+  }
+}
+
+// A server's hash command is given many copies at once (starting it costs
+// more than hashing a small file); anything else reads them one by one.
+constexpr std::size_t kServerHashGroupFiles = 256;
+constexpr std::int64_t kServerHashGroupBytes = 64LL << 20;
+
+std::size_t group_end(const std::vector<Copy>& plan, std::size_t from, bool grouped) {
+  std::size_t end = from + 1;
+  std::int64_t bytes = plan[from].second->size;
+  while (grouped && end < plan.size() && end - from < kServerHashGroupFiles && bytes < kServerHashGroupBytes)
+    bytes += plan[end++].second->size;
+  return end;
+}
+
 void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vols, const VerifyOptions& o,
                  VerifyReport& rep, const ProgressListener& listener) {
   auto plan = rehash_plan(vols, o, rep);
   std::int64_t bytes = 0;
   for (const auto& c : plan) bytes += c.second->size;
   ProgressTally tally(listener, "re-hashing", static_cast<std::int64_t>(plan.size()), bytes);
-  for (const auto& [vc, r] : plan) {
-    auto where = located(vc->row.name, *r);
-    auto rb = o.download ? dest::download_blake3(t, where) : t.read_back(where);
-    rep.rehashed += 1;
-    rep.bytes_rehashed += rb.bytes;
-    switch (judge(rb, *r)) {
-      case Judgement::changed:
-        vc->findings.push_back({vc->row.name, r->path, "changed", "content differs at " + where});
-        break;
-      case Judgement::unchecked:
-        rep.unchecked += 1;
-        break;
-      case Judgement::match:
-        if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
-          store::record_verified(db, r->id, rb.checksum, now_ns(), rb.algo);
+  bool grouped = !o.download && t.hashes_on_server();
+  for (std::size_t i = 0, end; i < plan.size(); i = end) {
+    end = group_end(plan, i, grouped);
+    std::vector<std::string> where;
+    for (std::size_t k = i; k < end; ++k) where.push_back(located(plan[k].first->row.name, *plan[k].second));
+    auto rbs = o.download ? std::vector{dest::download_blake3(t, where.front())}
+               : grouped  ? t.read_back_many(where)
+                          : std::vector{t.read_back(where.front())};
+    for (std::size_t k = i; k < end; ++k) {
+      take_judgement(db, rep, *plan[k].first, *plan[k].second, where[k - i], rbs[k - i]);
+      tally.done(where[k - i], plan[k].second->size);
     }
-    tally.done(where, r->size);
   }
 }
 
