@@ -8,6 +8,8 @@
 #   first sync S        vs rsync -a -e ssh into a fresh dir      (target <= 1.5x)
 #   unchanged re-sync S vs rsync -a of the unchanged tree        (target <= 0.5x)
 #   restore S --to      vs sftp -b "get -r" + b3sum of every file (target <= 1.3x)
+#   verify --full S     vs ssh "find | xargs b3sum" on the server   (no target: the
+#                       check a user would otherwise run over the same login)
 # Tree L: L_FILES files of L_MIB MiB (default 4 x 64). Trees S: one per size in
 # S_SIZES (default "2000 20000"), 512 B-16 KiB files, 100 to a folder; the
 # last column is the growth from the first size to the last, to see a cost
@@ -176,6 +178,9 @@ for n in "${S_SIZES[@]}"; do
   N=$n interleave "sync$n" syncS rsyncS
   N=$n interleave "resync$n" resyncS rerunS
   N=$n interleave "restore$n" restoreS getS
+  verifyS() { settle; timed sq "s$N" verify nas --full; }
+  sumS() { settle; timed ssh "${SSHOPT[@]}" "$USER_NAME@127.0.0.1" "cd '$W/s$N/remote/v' && find . -type f ! -path './.squirrel-*' -print0 | LC_ALL=C xargs -0 b3sum --"; }
+  N=$n interleave "verify$n" verifyS sumS
   diff -rq -x .squirrel-volume "$W/S$n" "$W/restore$n" >/dev/null ||
     { echo "restore of S$n differs from the files" >&2; exit 1; }
   rm -rf "$W/rsync$n" "$W/get$n" "$W/restore$n"
@@ -198,13 +203,14 @@ for n in "${S_SIZES[@]}"; do
   row "first sync S$n vs rsync -a" "sync$n" "<= 1.5"
   row "unchanged re-sync S$n vs rsync -a again" "resync$n" "<= 0.5"
   row "restore S$n --to vs sftp get -r + b3sum" "restore$n" "<= 1.3"
+  row "verify --full S$n vs ssh find | xargs b3sum" "verify$n" "-"
 done
 if [ "$first" != "$last" ]; then
   g() { printf '%.1f' "$(echo "scale=3; $(med "$1${last}_$2") / $(med "$1${first}_$2")" | bc)"; }
   echo "growth from $first to $last files ($(( last / first ))x the files): squirrel / baseline"
-  for c in sync resync restore; do printf '  %-10s %5sx %5sx\n' "$c" "$(g $c sq)" "$(g $c base)"; done
+  for c in sync resync restore verify; do printf '  %-10s %5sx %5sx\n' "$c" "$(g $c sq)" "$(g $c base)"; done
 fi
 echo "runs syncL: $(runs syncL)"
-for n in "${S_SIZES[@]}"; do for c in sync resync restore; do echo "runs $c$n: $(runs "$c$n")"; done; done
+for n in "${S_SIZES[@]}"; do for c in sync resync restore verify; do echo "runs $c$n: $(runs "$c$n")"; done; done
 stop_sshd
 rm -rf "$W"

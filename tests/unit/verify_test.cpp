@@ -69,3 +69,20 @@ TEST_F(PartialVerify, ATenthOfTheBytesLeastRecentlyVerifiedFirst) {
   EXPECT_EQ(rehashed_by_a_pass(), (std::set<std::string>{name(19), name(18)}));
   EXPECT_EQ(rehashed_by_a_pass(), (std::set<std::string>{name(17), name(16)}));
 }
+
+// Twenty copies share a directory, so one listing answers for all of them:
+// it must tell a missing copy, a shorter one and a directory in its place
+// apart from the copies that are fine, exactly as a stat of each would.
+TEST_F(PartialVerify, OneListingForAFolderFindsExactlyTheMissingAndChangedCopies) {
+  fs::remove(sb.vdest() / name(3));
+  fs::resize_file(sb.vdest() / name(7), kSize - 1);
+  fs::remove(sb.vdest() / name(11));
+  fs::create_directory(sb.vdest() / name(11));
+  engine::sync::VerifyOptions o;
+  o.full = true;
+  auto r = engine::sync::run_verify(sb.cfg(), sb.st(), "d", o);
+  std::map<std::string, std::string> found;
+  for (const auto& f : r.findings) found[f.path] = f.kind;
+  EXPECT_EQ(found, (std::map<std::string, std::string>{{name(3), "missing"}, {name(7), "changed"}, {name(11), "changed"}}));
+  EXPECT_EQ(r.rehashed, kFiles - 3) << "every copy the listing found as recorded is re-hashed";
+}

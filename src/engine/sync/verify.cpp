@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <map>
+#include <optional>
 
 #include "core/text.hpp"
 #include "core/fsinfo.hpp"
@@ -55,14 +58,48 @@ void check_markers(dest::Transport& t, const std::string& root, const std::vecto
       throw Error(ErrorKind::refused, fmt::format("{} under {} — is the disk mounted? nothing was checked", *why, root));
 }
 
+void judge_stat(VolumeCheck& vc, const store::LedgerRow& r, const std::string& where, const dest::Stat& st) {
+  if (st.type == dest::EntryType::none)
+    vc.findings.push_back({vc.row.name, r.path, "missing", "gone from " + where});
+  else if (st.type != dest::EntryType::file || st.size != r.size || st.mtime_ns != r.mtime_ns)
+    vc.findings.push_back({vc.row.name, r.path, "changed", "size or mtime differ at " + where});
+}
+
+std::pair<std::string, std::string> split_located(const std::string& where) {
+  auto slash = where.rfind('/');
+  if (slash == std::string::npos) return {"", where};
+  return {where.substr(0, slash), where.substr(slash + 1)};
+}
+
+// Where several copies share a directory, one listing answers for all of
+// them (one call to a server instead of one per copy). A directory that is
+// gone holds none of them; any other trouble listing it: each copy is
+// looked at alone.
+constexpr std::size_t kListAtLeast = 8;
+
+std::optional<std::map<std::string, dest::Stat>> listing(dest::Transport& t, const std::string& dir) {
+  std::map<std::string, dest::Stat> out;
+  try {
+    for (auto& e : t.list(dir)) out.emplace(std::move(e.name), e.stat);
+  } catch (const dest::TransportError& e) {
+    if (e.err() != ENOENT) return std::nullopt;
+  }
+  return out;
+}
+
 void stat_rows(dest::Transport& t, VolumeCheck& vc, ProgressTally& tally) {
-  for (const auto& r : vc.rows) {
-    auto st = t.stat(located(vc.row.name, r));
-    if (st.type == dest::EntryType::none)
-      vc.findings.push_back({vc.row.name, r.path, "missing", "gone from " + located(vc.row.name, r)});
-    else if (st.type != dest::EntryType::file || st.size != r.size || st.mtime_ns != r.mtime_ns)
-      vc.findings.push_back({vc.row.name, r.path, "changed", "size or mtime differ at " + located(vc.row.name, r)});
-    tally.done(located(vc.row.name, r), 0);
+  std::map<std::string, std::vector<const store::LedgerRow*>> by_dir;
+  for (const auto& r : vc.rows) by_dir[split_located(located(vc.row.name, r)).first].push_back(&r);
+  for (const auto& [dir, rows] : by_dir) {
+    auto listed = rows.size() >= kListAtLeast ? listing(t, dir) : std::nullopt;
+    for (const auto* r : rows) {
+      auto where = located(vc.row.name, *r);
+      dest::Stat st;
+      if (!listed) st = t.stat(where);
+      else if (auto it = listed->find(split_located(where).second); it != listed->end()) st = it->second;
+      judge_stat(vc, *r, where, st);
+      tally.done(where, 0);
+    }
   }
 }
 
