@@ -5,13 +5,17 @@
 // there.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "config/config.hpp"
 #include "engine/dest/sftp/sftp.hpp"
+#include "engine/sync/mirror.hpp"
 #include "sftp_util.hpp"
 #include "sshd_util.hpp"
 #include "test_util.hpp"
@@ -94,6 +98,34 @@ TEST_F(SftpTransportTest, ANameInADirectoryItMadeIsNeverReplacedIfSomeoneElsePut
   EXPECT_EQ(text_of(root / "staged"), "ours");
 }
 
+// Many copies in one folder are sized from one listing: each size is the
+// file's own, and a symlink or a missing name among them still fails.
+TEST_F(SftpTransportTest, ReadingManyBackSizesEachFromOneListingAndRefusesWhatIsNotAFile) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 12; ++i) {
+    names.push_back("d/f" + std::to_string(i));
+    put(names.back(), std::string(100 + i, 'z'));
+  }
+  auto rbs = t->read_back_many(names);
+  ASSERT_EQ(rbs.size(), names.size());
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(rbs[i].bytes, 100 + i) << names[i];
+  fs::remove(root / "d" / "f5");
+  fs::create_symlink(root / "d" / "f4", root / "d" / "f5");
+  try {
+    t->read_back_many(names);
+    ADD_FAILURE() << "a symlink was read back";
+  } catch (const dest::TransportError& e) {
+    EXPECT_EQ(e.err(), ELOOP);
+  }
+  fs::remove(root / "d" / "f5");
+  try {
+    t->read_back_many(names);
+    ADD_FAILURE() << "a missing name was read back";
+  } catch (const dest::TransportError& e) {
+    EXPECT_EQ(e.err(), ENOENT);
+  }
+}
+
 // A name it created once is looked at the next time.
 TEST_F(SftpTransportTest, ANameItCreatedInADirectoryItMadeIsLookedAtAgain) {
   put("d/x", "first");
@@ -101,6 +133,27 @@ TEST_F(SftpTransportTest, ANameItCreatedInADirectoryItMadeIsLookedAtAgain) {
   put("d/s", "staged");
   EXPECT_THROW(t->rename("d/s", "d/x"), dest::TransportError);
   EXPECT_EQ(text_of(root / "d" / "x"), "first");
+}
+
+}  // namespace
+}  // namespace sq::test
+
+namespace sq::test {
+namespace {
+
+// `concurrency` is how many files a push keeps in flight; without it, a
+// disk gets 4 and an SFTP server, where each file mostly waits for a reply,
+// gets 8, as the spec's table of destination keys says.
+TEST(MirrorInFlight, ComesFromConcurrencyElseFourOnADiskAndEightOverSftp) {
+  config::Destination local, sftp;
+  local.type = "local";
+  sftp.type = "sftp";
+  EXPECT_EQ(engine::sync::default_in_flight(local), 4u);
+  EXPECT_EQ(engine::sync::default_in_flight(sftp), 8u);
+  local.concurrency = 2;
+  sftp.concurrency = 3;
+  EXPECT_EQ(engine::sync::default_in_flight(local), 2u);
+  EXPECT_EQ(engine::sync::default_in_flight(sftp), 3u);
 }
 
 }  // namespace

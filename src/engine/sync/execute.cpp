@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <exception>
@@ -120,7 +121,7 @@ void stage_one(Push& p, Item& it) {
 
 // Streams the batch into staging; finish_stage() reports and flushes.
 void stage(Push& p, std::vector<Item>& items) {
-  run_in_flight(p, items, p.opts.in_flight, [&](Item& it) { stage_one(p, it); });
+  run_in_flight(p, items, p.in_flight, [&](Item& it) { stage_one(p, it); });
 }
 
 void finish_stage(Push& p, std::vector<Item>& items) {
@@ -153,6 +154,7 @@ void read_back_one(Push& p, Item& it) { take_read_back(it, p.t->read_back(p.stag
 // A server's hash command is asked for several copies at once: starting a
 // remote process per small file costs more than hashing it. A failure
 // fails every copy of its group.
+constexpr std::int64_t kServerHashGroupBytes = 64LL << 20;
 void read_back_group(Push& p, const std::vector<Item*>& group) {
   std::vector<std::string> names;
   for (auto* it : group) names.push_back(p.staging_for(it->w->path, p.run_id));
@@ -175,7 +177,15 @@ void read_back_on_server(Push& p, std::vector<Item>& items) {
   std::vector<Item*> live;
   for (auto& it : items)
     if (it.ok) live.push_back(&it);
-  std::size_t per = std::max<std::size_t>(1, (live.size() + p.opts.in_flight - 1) / p.opts.in_flight);
+  std::int64_t live_bytes = 0;
+  for (const auto* it : live) live_bytes += it->w->size;
+  // Starting the server's command costs more than hashing a small file: a
+  // batch of small files is one group; big ones are spread over up to
+  // in_flight groups, so the server's cores hash in parallel.
+  auto width = static_cast<std::size_t>(
+      std::clamp<std::int64_t>((live_bytes + kServerHashGroupBytes - 1) / kServerHashGroupBytes, 1,
+                               static_cast<std::int64_t>(p.in_flight)));
+  std::size_t per = std::max<std::size_t>(1, (live.size() + width - 1) / width);
   std::vector<std::vector<Item*>> groups;
   for (std::size_t i = 0; i < live.size(); i += per)
     groups.emplace_back(live.begin() + static_cast<std::ptrdiff_t>(i),
@@ -192,7 +202,7 @@ void read_back_on_server(Push& p, std::vector<Item>& items) {
 // device: one such copy makes the whole push claim the weaker method.
 void read_back(Push& p, std::vector<Item>& items) {
   if (p.raw->hashes_on_server()) read_back_on_server(p, items);
-  else in_flight(p, items, p.opts.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
+  else in_flight(p, items, p.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
   for (const auto& it : items)
     if (it.ok && !it.from_medium && !it.by_server) p.all_read_back = false;
 }
@@ -406,7 +416,7 @@ void commit(Push& p, std::vector<Item>& items) {
     committing.push_back(&it);
   }
   auto ids = store::begin_commits(p.db(), p.dest(), p.volume_id(), p.run_id, intents);
-  in_flight(p, items, p.opts.in_flight,
+  in_flight(p, items, p.in_flight,
             [&](Item& it) { p.t->rename(p.staging_for(it.w->path, p.run_id), p.in_volume(it.w->path)); });
   // A rename that failed leaves its row pointing at bytes that are not there.
   std::vector<std::int64_t> landed, lost;
@@ -470,7 +480,7 @@ void execute_plan(Push& p, const Plan& plan) {
   // The plan first, so the front end's clock starts before the first batch.
   if (!plan.writes.empty()) p.progress("");
   std::size_t i = 0;
-  bool overlap = p.opts.in_flight > 1;
+  bool overlap = p.in_flight > 1;
   std::vector<Item> batch = next_batch(p, plan, i);
   stage(p, batch);
   while (!batch.empty()) {

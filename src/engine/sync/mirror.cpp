@@ -55,6 +55,11 @@ dest::SftpOptions sftp_options_of(const config::Destination& d) {
   return o;
 }
 
+std::size_t default_in_flight(const config::Destination& d) {
+  if (d.concurrency) return static_cast<std::size_t>(*d.concurrency);
+  return d.type == "sftp" ? 8 : 4;
+}
+
 std::unique_ptr<dest::Transport> open_mirror_transport(const config::Destination& d, const TransportFactory& factory,
                                                        bool create_root) {
   if (factory) return factory(d.root);
@@ -315,6 +320,7 @@ SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const st
   report.dry_run = opts.dry_run;
   const auto& d = require_native_mirror(cfg, destination);
   Push p(cfg, st, opts, listener, report, d.root);
+  p.in_flight = opts.in_flight ? opts.in_flight : default_in_flight(d);
   preflight(p);
   if (opts.dry_run) {
     dry_run_plan(p);

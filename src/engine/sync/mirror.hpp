@@ -43,8 +43,10 @@ struct SyncOptions {
   std::int64_t batch_bytes = 256LL << 20;
   // Paths staged or renamed into place at once: one waits for the device
   // while another is hashed (read-backs, which mostly wait, run four times
-  // as many). 1 keeps the transport calls in a fixed order.
-  std::size_t in_flight = 4;
+  // as many). 0: the destination's `concurrency` (default 4 on a disk, 8
+  // over SFTP, where each path mostly waits for the server). 1 keeps the
+  // transport calls in a fixed order.
+  std::size_t in_flight = 0;
   TransportFactory transport;  // default: the local transport
   // --allow-volatile: --init may start a destination on a memory filesystem
   // (tmpfs …). Its copies are still never recorded as durable.
@@ -87,6 +89,9 @@ dest::SftpOptions sftp_options_of(const config::Destination& d);
 // local directory or the SFTP server. A server that cannot be used (refused
 // host key or login, unreachable, root missing) throws Error(refused) with
 // the transport's one line. create_root: sync --init on an SFTP server.
+// Paths a push keeps in flight: `concurrency`, else 4 on a disk, 8 over SFTP.
+std::size_t default_in_flight(const config::Destination& d);
+
 std::unique_ptr<dest::Transport> open_mirror_transport(const config::Destination& d, const TransportFactory& factory,
                                                        bool create_root = false);
 

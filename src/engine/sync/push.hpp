@@ -22,6 +22,7 @@ struct Push {
   const config::Config& cfg;
   store::Store& st;
   const SyncOptions& opts;
+  std::size_t in_flight = 4;  // opts.in_flight, or the destination's concurrency
   const SyncListener& listener;
   SyncReport& report;
   ResolvedVolume vol;

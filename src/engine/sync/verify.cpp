@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "core/text.hpp"
 #include "core/fsinfo.hpp"
@@ -166,13 +168,13 @@ void take_judgement(store::Db& db, VerifyReport& rep, VolumeCheck& vc, const sto
       break;
     case Judgement::match:
       if (rep.volatile_fs.empty())  // a read-back from memory is not stamped as verified
-        store::record_verified(db, r.id, rb.checksum, now_ns(), rb.algo);
+        store::record_verified_in_tx(db, r.id, rb.checksum, now_ns(), rb.algo);
   }
 }
 
 // A server's hash command is given many copies at once (starting it costs
 // more than hashing a small file); anything else reads them one by one.
-constexpr std::size_t kServerHashGroupFiles = 256;
+constexpr std::size_t kServerHashGroupFiles = 4096;
 constexpr std::int64_t kServerHashGroupBytes = 64LL << 20;
 
 std::size_t group_end(const std::vector<Copy>& plan, std::size_t from, bool grouped) {
@@ -183,6 +185,40 @@ std::size_t group_end(const std::vector<Copy>& plan, std::size_t from, bool grou
   return end;
 }
 
+// One group of copies read back: by the server's hash command for many at
+// once, else one copy by download or read-back.
+struct Group {
+  std::size_t begin = 0, end = 0;
+  std::vector<std::string> where;
+  std::vector<dest::ReadBack> rbs;
+  std::exception_ptr failed;
+};
+
+void read_group(dest::Transport& t, const VerifyOptions& o, bool grouped, Group& g) {
+  try {
+    g.rbs = o.download ? std::vector{dest::download_blake3(t, g.where.front())}
+            : grouped  ? t.read_back_many(g.where)
+                       : std::vector{t.read_back(g.where.front())};
+  } catch (...) {
+    g.failed = std::current_exception();
+  }
+}
+
+// Server-side groups run a few at a time, each on a connection of its own
+// (the server spends most of a small group starting its command).
+constexpr std::size_t kGroupsAtOnce = 4;
+
+std::vector<Group> next_wave(const std::vector<Copy>& plan, std::size_t& i, bool grouped) {
+  std::vector<Group> wave;
+  while (i < plan.size() && wave.size() < (grouped ? kGroupsAtOnce : 1)) {
+    Group g{i, group_end(plan, i, grouped), {}, {}, nullptr};
+    for (std::size_t k = g.begin; k < g.end; ++k) g.where.push_back(located(plan[k].first->row.name, *plan[k].second));
+    i = g.end;
+    wave.push_back(std::move(g));
+  }
+  return wave;
+}
+
 void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vols, const VerifyOptions& o,
                  VerifyReport& rep, const ProgressListener& listener) {
   auto plan = rehash_plan(vols, o, rep);
@@ -190,16 +226,21 @@ void rehash_rows(dest::Transport& t, store::Db& db, std::vector<VolumeCheck>& vo
   for (const auto& c : plan) bytes += c.second->size;
   ProgressTally tally(listener, "re-hashing", static_cast<std::int64_t>(plan.size()), bytes);
   bool grouped = !o.download && t.hashes_on_server();
-  for (std::size_t i = 0, end; i < plan.size(); i = end) {
-    end = group_end(plan, i, grouped);
-    std::vector<std::string> where;
-    for (std::size_t k = i; k < end; ++k) where.push_back(located(plan[k].first->row.name, *plan[k].second));
-    auto rbs = o.download ? std::vector{dest::download_blake3(t, where.front())}
-               : grouped  ? t.read_back_many(where)
-                          : std::vector{t.read_back(where.front())};
-    for (std::size_t k = i; k < end; ++k) {
-      take_judgement(db, rep, *plan[k].first, *plan[k].second, where[k - i], rbs[k - i]);
-      tally.done(where[k - i], plan[k].second->size);
+  for (std::size_t i = 0; i < plan.size();) {
+    auto wave = next_wave(plan, i, grouped);
+    if (wave.size() == 1) read_group(t, o, grouped, wave.front());
+    else {
+      std::vector<std::thread> threads;
+      for (auto& g : wave) threads.emplace_back([&t, &o, grouped, &g] { read_group(t, o, grouped, g); });
+      for (auto& th : threads) th.join();
+    }
+    for (auto& g : wave) {
+      if (g.failed) std::rethrow_exception(g.failed);
+      store::Tx tx(db);  // one commit per group, not per copy
+      for (std::size_t k = g.begin; k < g.end; ++k)
+        take_judgement(db, rep, *plan[k].first, *plan[k].second, g.where[k - g.begin], g.rbs[k - g.begin]);
+      tx.commit();
+      for (std::size_t k = g.begin; k < g.end; ++k) tally.done(g.where[k - g.begin], plan[k].second->size);
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -166,6 +167,10 @@ class SftpTransport final : public Transport {
   void touched(const std::string& name);
   void sync_dir(Connection& c, const std::string& dir);
   Stat require_regular(Connection& c, const std::string& name, const char* what);
+  // What require_regular() says of each name, from one listing per folder
+  // that holds several of them.
+  std::vector<Stat> require_regular_many(Connection& c, const std::vector<std::string>& names, const char* what);
+  std::vector<Entry> list_on(Connection& c, const std::string& dir);
   PutResult write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name);
 
   sftp::Pool pool_;
@@ -299,6 +304,11 @@ Stat SftpTransport::stat(const std::string& name) {
 std::vector<Entry> SftpTransport::list(const std::string& dir) {
   if (!dir.empty()) require_clean(dir, "cannot list");
   Lease c(pool_);
+  return list_on(*c, dir);
+}
+
+std::vector<Entry> SftpTransport::list_on(Connection& conn, const std::string& dir) {
+  Connection* c = &conn;
   if (!dir.empty()) {
     if (!parents_are_dirs(*c, dir, "cannot list")) fail_on(ENOENT, "cannot list", dir);
     auto st = lstat(*c, dir, "cannot list");
@@ -410,14 +420,44 @@ PutResult SftpTransport::put(const std::string& name, const ReadFn& read, std::i
   return result;
 }
 
-Stat SftpTransport::require_regular(Connection& c, const std::string& name, const char* what) {
-  if (!parents_are_dirs(c, name, what)) fail_on(ENOENT, what, name);
-  auto st = lstat(c, name, what);
+namespace {
+
+Stat regular_or_fail(const std::optional<Stat>& st, const std::string& name, const char* what) {
   if (!st) fail_on(ENOENT, what, name);
   if (st->type == EntryType::symlink) fail_on(ELOOP, what, name);
   if (st->type == EntryType::directory) fail_on(EISDIR, what, name);
   if (st->type != EntryType::file) fail_on(EINVAL, what, name);
   return *st;
+}
+
+}  // namespace
+
+Stat SftpTransport::require_regular(Connection& c, const std::string& name, const char* what) {
+  if (!parents_are_dirs(c, name, what)) fail_on(ENOENT, what, name);
+  return regular_or_fail(lstat(c, name, what), name, what);
+}
+
+// A listing is a few round trips for a whole folder, an lstat one per name.
+constexpr std::size_t kListAtLeast = 8;
+
+std::vector<Stat> SftpTransport::require_regular_many(Connection& c, const std::vector<std::string>& names,
+                                                      const char* what) {
+  std::map<std::string, std::vector<std::size_t>> by_dir;
+  for (std::size_t i = 0; i < names.size(); ++i) by_dir[parent_of(names[i])].push_back(i);
+  std::vector<Stat> out(names.size());
+  for (const auto& [dir, at] : by_dir) {
+    if (at.size() < kListAtLeast) {
+      for (auto i : at) out[i] = require_regular(c, names[i], what);
+      continue;
+    }
+    std::map<std::string, Stat> listed;
+    for (auto& e : list_on(c, dir)) listed.emplace(std::move(e.name), e.stat);
+    for (auto i : at) {
+      auto it = listed.find(dir.empty() ? names[i] : names[i].substr(dir.size() + 1));
+      out[i] = regular_or_fail(it == listed.end() ? std::nullopt : std::optional(it->second), names[i], what);
+    }
+  }
+  return out;
 }
 
 // Reads ahead with several requests in flight: one round trip per chunk
@@ -501,9 +541,11 @@ std::vector<ReadBack> SftpTransport::read_back_many(const std::vector<std::strin
   Lease c(pool_);
   std::vector<ReadBack> out;
   std::vector<std::string> paths;
-  for (const auto& n : names) {
+  auto stats = require_regular_many(*c, names, "cannot read back");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& n = names[i];
     ReadBack rb;
-    rb.bytes = require_regular(*c, n, "cannot read back").size;
+    rb.bytes = stats[i].size;
     rb.algo = hash_algo_;
     rb.by_server = !hash_algo_.empty();
     out.push_back(rb);
