@@ -10,6 +10,9 @@
 #   restore S --to      vs sftp -b "get -r" + b3sum of every file (target <= 1.3x)
 #   verify --full S     vs ssh "find | xargs b3sum" on the server   (no target: the
 #                       check a user would otherwise run over the same login)
+#   offload S           vs that ssh b3sum of every copy + rm -r of the local tree
+#                       (no target; the files come back by restore --in-place,
+#                       untimed, before the next run)
 # Tree L: L_FILES files of L_MIB MiB (default 4 x 64). Trees S: one per size in
 # S_SIZES (default "2000 20000"), 512 B-16 KiB files, 100 to a folder; the
 # last column is the growth from the first size to the last, to see a cost
@@ -118,6 +121,7 @@ enabled = false
 [volumes.v]
 path = "$2"
 sync_to = ["nas"]
+offload_requires = ["nas"]
 [destinations.nas]
 type = "sftp"
 host = "127.0.0.1"
@@ -179,8 +183,18 @@ for n in "${S_SIZES[@]}"; do
   N=$n interleave "resync$n" resyncS rerunS
   N=$n interleave "restore$n" restoreS getS
   verifyS() { settle; timed sq "s$N" verify nas --full; }
-  sumS() { settle; timed ssh "${SSHOPT[@]}" "$USER_NAME@127.0.0.1" "cd '$W/s$N/remote/v' && find . -type f ! -path './.squirrel-*' -print0 | LC_ALL=C xargs -0 b3sum --"; }
+  sum_copies() { ssh "${SSHOPT[@]}" "$USER_NAME@127.0.0.1" "cd '$W/s$N/remote/v' && find . -type f ! -path './.squirrel-*' -print0 | LC_ALL=C xargs -0 b3sum --"; }
+  sumS() { settle; timed sum_copies; }
   N=$n interleave "verify$n" verifyS sumS
+  offloadS() {
+    settle; local t; t=$(timed sq "s$N" offload v .)
+    sq "s$N" restore v --from nas --in-place >/dev/null; echo "$t"
+  }
+  rmS() {
+    rm -rf "$W/gone$N"; cp -a "$W/S$N" "$W/gone$N"; settle
+    local a b; a=$(now); sum_copies >/dev/null && rm -rf "$W/gone$N"; b=$(now); secs "$a" "$b"
+  }
+  N=$n interleave "offload$n" offloadS rmS
   diff -rq -x .squirrel-volume "$W/S$n" "$W/restore$n" >/dev/null ||
     { echo "restore of S$n differs from the files" >&2; exit 1; }
   rm -rf "$W/rsync$n" "$W/get$n" "$W/restore$n"
@@ -204,13 +218,14 @@ for n in "${S_SIZES[@]}"; do
   row "unchanged re-sync S$n vs rsync -a again" "resync$n" "<= 0.5"
   row "restore S$n --to vs sftp get -r + b3sum" "restore$n" "<= 1.3"
   row "verify --full S$n vs ssh find | xargs b3sum" "verify$n" "-"
+  row "offload S$n vs ssh b3sum + rm -r" "offload$n" "-"
 done
 if [ "$first" != "$last" ]; then
   g() { printf '%.1f' "$(echo "scale=3; $(med "$1${last}_$2") / $(med "$1${first}_$2")" | bc)"; }
   echo "growth from $first to $last files ($(( last / first ))x the files): squirrel / baseline"
-  for c in sync resync restore verify; do printf '  %-10s %5sx %5sx\n' "$c" "$(g $c sq)" "$(g $c base)"; done
+  for c in sync resync restore verify offload; do printf '  %-10s %5sx %5sx\n' "$c" "$(g $c sq)" "$(g $c base)"; done
 fi
 echo "runs syncL: $(runs syncL)"
-for n in "${S_SIZES[@]}"; do for c in sync resync restore verify; do echo "runs $c$n: $(runs "$c$n")"; done; done
+for n in "${S_SIZES[@]}"; do for c in sync resync restore verify offload; do echo "runs $c$n: $(runs "$c$n")"; done; done
 stop_sshd
 rm -rf "$W"

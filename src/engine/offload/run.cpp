@@ -162,14 +162,16 @@ class Remover {
  private:
   // The look at every destination right before the unlinks.
   std::vector<const Candidate*> confirm(const std::vector<const Candidate*>& batch) {
+    std::vector<offload_detail::WorldCheck::Want> wants;
+    for (const auto* c : batch) wants.push_back({&c->gate, c->hash, c->size});
+    auto refusals = world_.confirm_batch(wants, run_);
     std::vector<const Candidate*> out;
-    for (const auto* c : batch) {
-      auto refusals = world_.confirm_copies(c->gate, c->hash, c->size, run_);
-      if (refusals.empty()) {
-        out.push_back(c);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (refusals[i].empty()) {
+        out.push_back(batch[i]);
       } else {
-        record_world_refusals(*c, refusals);
-        tally_.done(c->gate.path, c->size);
+        record_world_refusals(*batch[i], refusals[i]);
+        tally_.done(batch[i]->gate.path, batch[i]->size);
       }
     }
     return out;

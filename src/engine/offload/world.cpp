@@ -28,6 +28,13 @@ bool alarm_latched(store::Db& db, const std::string& target, std::string& detail
   return false;
 }
 
+// The copy is where the ledger says, as the ledger recorded it, and the
+// ledger's size is the content's.
+bool stat_clean(const dest::Stat& st, std::int64_t recorded_size, std::int64_t recorded_mtime, std::int64_t size) {
+  return st.type == dest::EntryType::file && st.size == recorded_size && st.mtime_ns == recorded_mtime &&
+         recorded_size == size;
+}
+
 }  // namespace
 
 WorldCheck::WorldCheck(const config::Config& cfg, store::Db& db, std::string volume,
@@ -105,13 +112,54 @@ void WorldCheck::record_finding(Target& t, const Copy& c, GateCause cause, const
   t.refusal = refusal(t.name, GateCause::alarm_latched, "raised during this offload: " + what);
 }
 
-std::optional<GateRefusal> WorldCheck::confirm(Target& t, const GateFile& f, const Digest& hash, std::int64_t size,
-                                               std::int64_t run_id) {
-  auto copies = copies_of(t.name, f);
-  if (copies.empty()) return refusal(t.name, GateCause::copy_missing, "no live or history copy is recorded");
-  const auto& c = copies.front();
-  auto st = t.t->stat(c.located);
-  if (st.type == dest::EntryType::none) {
+std::vector<WorldCheck::Look> WorldCheck::look_at(Target& t, const std::vector<Want>& batch) {
+  std::vector<Look> looks(batch.size());
+  std::vector<Look*> clean;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto copies = copies_of(t.name, *batch[i].file);
+    if (copies.empty()) continue;
+    auto& l = looks[i];
+    l.copy = copies.front();
+    try {
+      l.st = t.t->stat(l.copy->located);
+    } catch (const Error& e) {
+      l.error = e.what();
+      continue;
+    }
+    if (stat_clean(l.st, l.copy->size, l.copy->mtime_ns, batch[i].size)) clean.push_back(&l);
+  }
+  hash_copies(t, clean);
+  return looks;
+}
+
+// One request for the batch; a server that hashes with another algorithm
+// (or not at all) sends each copy back to be hashed here.
+void WorldCheck::hash_copies(Target& t, std::vector<Look*>& clean) {
+  if (clean.empty()) return;
+  std::vector<std::string> names;
+  for (const auto* l : clean) names.push_back(l->copy->located);
+  std::vector<dest::ReadBack> rbs;
+  try {
+    rbs = t.t->read_back_many(names);
+  } catch (const Error& e) {
+    for (auto* l : clean) l->error = e.what();
+    return;
+  }
+  for (std::size_t k = 0; k < clean.size(); ++k) {
+    try {
+      clean[k]->rb = rbs[k].algo == "blake3" ? rbs[k] : dest::download_blake3(*t.t, names[k]);
+    } catch (const Error& e) {
+      clean[k]->error = e.what();
+    }
+  }
+}
+
+std::optional<GateRefusal> WorldCheck::judge(Target& t, const Want& w, const Look& l, std::int64_t run_id) {
+  // An I/O error looking at the copy: never a pass.
+  if (!l.error.empty()) return refusal(t.name, GateCause::copy_unreadable, "cannot check the copy: " + l.error);
+  if (!l.copy) return refusal(t.name, GateCause::copy_missing, "no live or history copy is recorded");
+  const auto& c = *l.copy;
+  if (l.st.type == dest::EntryType::none) {
     if (auto why = sync::marker_problem(*t.t, volume_)) {  // the disk went away: not a finding about copies
       t.refusal = refusal(t.name, GateCause::destination_unreachable, *why);
       return t.refusal;
@@ -119,17 +167,14 @@ std::optional<GateRefusal> WorldCheck::confirm(Target& t, const GateFile& f, con
     record_finding(t, c, GateCause::copy_missing, "gone", run_id);
     return refusal(t.name, GateCause::copy_missing, fmt::format("{} is gone", escape_for_display(c.located)));
   }
-  if (st.type != dest::EntryType::file || st.size != c.size || st.mtime_ns != c.mtime_ns || c.size != size) {
-    auto detail = fmt::format("{} bytes, mtime {} (recorded {} bytes, mtime {})", st.size, st.mtime_ns, c.size,
+  if (!stat_clean(l.st, c.size, c.mtime_ns, w.size)) {
+    auto detail = fmt::format("{} bytes, mtime {} (recorded {} bytes, mtime {})", l.st.size, l.st.mtime_ns, c.size,
                               c.mtime_ns);
     record_finding(t, c, GateCause::copy_changed, detail, run_id);
     return refusal(t.name, GateCause::copy_changed, detail);
   }
-  // A server that hashes with another algorithm, or not at all: the copy
-  // comes back over the wire and is hashed here.
-  auto rb = dest::read_back_blake3(*t.t, c.located);
   rehashed_ += 1;
-  if (rb.hash != hash || rb.bytes != size) {
+  if (l.rb->hash != w.hash || l.rb->bytes != w.size) {
     record_finding(t, c, GateCause::copy_damaged, "BLAKE3 differs from the content's", run_id);
     return refusal(t.name, GateCause::copy_damaged,
                    fmt::format("{}: BLAKE3 differs from the content's", escape_for_display(c.located)));
@@ -137,18 +182,21 @@ std::optional<GateRefusal> WorldCheck::confirm(Target& t, const GateFile& f, con
   return std::nullopt;
 }
 
-std::vector<GateRefusal> WorldCheck::confirm_copies(const GateFile& f, const Digest& hash, std::int64_t size,
-                                                    std::int64_t run_id) {
-  std::vector<GateRefusal> out;
+std::vector<std::vector<GateRefusal>> WorldCheck::confirm_batch(const std::vector<Want>& batch, std::int64_t run_id) {
+  std::vector<std::vector<GateRefusal>> out(batch.size());
   for (auto& [name, t] : targets_) {
-    if (t.refusal) {
-      out.push_back(*t.refusal);
-      continue;
-    }
-    try {
-      if (auto r = confirm(t, f, hash, size, run_id)) out.push_back(std::move(*r));
-    } catch (const Error& e) {  // an I/O error reading the copy: never a pass
-      out.push_back(refusal(name, GateCause::copy_unreadable, fmt::format("cannot check the copy: {}", e.what())));
+    std::vector<Look> looks;
+    if (!t.refusal) looks = look_at(t, batch);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (t.refusal) {
+        out[i].push_back(*t.refusal);
+        continue;
+      }
+      try {
+        if (auto r = judge(t, batch[i], looks[i], run_id)) out[i].push_back(std::move(*r));
+      } catch (const Error& e) {  // the marker check itself failed
+        out[i].push_back(refusal(name, GateCause::copy_unreadable, fmt::format("cannot check the copy: {}", e.what())));
+      }
     }
   }
   return out;

@@ -15,6 +15,13 @@
 // | with the recorded size and mtime        |                             | copy-changed            | recorded (copy lost, alarm), |
 // | the copy re-hashes to the content       | per file, before its unlink | copy-damaged            | then the rest of the target  |
 //
+// A batch of files is looked at together, with the verdicts of looking at
+// each file in turn: every copy is stat'ed, the stat-clean ones are hashed
+// with one read_back_many (a server hashes them with one command; a server
+// without BLAKE3 sends each copy back to be hashed here), and then each
+// file is judged in order, so a finding still refuses every later file of
+// the target.
+//
 // A finding is recorded like a verify finding (the copy marked lost, the
 // evidence demoted, the alarm latched), so it outlives the run.
 #include <cstdint>
@@ -38,12 +45,17 @@ class WorldCheck {
              const sync::TransportFactory& transport);
   // The refusal that holds for every file of the target, if any.
   const std::optional<GateRefusal>& target_refusal(const std::string& target) const;
-  // Confirms the copy each target holds of this content, re-hashing it;
-  // one refusal per target that could not be confirmed. A finding (copy
-  // gone, changed or damaged) is recorded at once and refuses the rest of
-  // the target.
-  std::vector<GateRefusal> confirm_copies(const GateFile& f, const Digest& hash, std::int64_t size,
-                                          std::int64_t run_id);
+  // A file whose copies are to be confirmed, and its content.
+  struct Want {
+    const GateFile* file = nullptr;
+    Digest hash{};
+    std::int64_t size = 0;
+  };
+  // Confirms the copy each target holds of each file's content,
+  // re-hashing it: per file (in the batch's order) one refusal per target
+  // that could not be confirmed. A finding (copy gone, changed or damaged)
+  // is recorded at once and refuses the rest of the target.
+  std::vector<std::vector<GateRefusal>> confirm_batch(const std::vector<Want>& batch, std::int64_t run_id);
   std::int64_t copies_rehashed() const { return rehashed_; }
 
  private:
@@ -57,9 +69,17 @@ class WorldCheck {
     std::string located;  // name at the destination
   };
   void open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport);
+  // What was seen of one file's copy at a target before judging it.
+  struct Look {
+    std::optional<Copy> copy;  // none: no copy is recorded
+    dest::Stat st;
+    std::optional<dest::ReadBack> rb;
+    std::string error;  // an I/O error stat'ing or hashing the copy
+  };
   std::vector<Copy> copies_of(const std::string& target, const GateFile& f);
-  std::optional<GateRefusal> confirm(Target& t, const GateFile& f, const Digest& hash, std::int64_t size,
-                                     std::int64_t run_id);
+  std::vector<Look> look_at(Target& t, const std::vector<Want>& batch);
+  void hash_copies(Target& t, std::vector<Look*>& clean);
+  std::optional<GateRefusal> judge(Target& t, const Want& w, const Look& l, std::int64_t run_id);
   void record_finding(Target& t, const Copy& c, GateCause cause, const std::string& detail, std::int64_t run_id);
 
   store::Db& db_;
