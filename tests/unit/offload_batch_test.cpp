@@ -1,7 +1,8 @@
-// Offload looks at a batch of copies together (issue 15): every copy of a
-// batch is stat'ed, the clean ones are hashed with one read_back_many — a
-// server runs one hash command for them instead of one per file — and each
-// file is then judged in order, exactly as when it was looked at alone.
+// Offload looks at a batch of copies together (issue 15): the copies of a
+// batch are stat'ed with one stat_many and the clean ones hashed with one
+// read_back_many — a server lists a folder once and runs one hash command
+// instead of one per file — and each file is then judged in order, exactly
+// as when it was looked at alone.
 #include <gtest/gtest.h>
 
 #include "engine/index.hpp"
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Counts {
-  int read_back = 0, read_back_many = 0, names = 0;
+  int read_back = 0, read_back_many = 0, names = 0, stat_many = 0, stat_many_names = 0;
 };
 
 // Counts how the offload asks the destination to hash copies.
@@ -23,6 +24,11 @@ class CountingTransport : public dest::ForwardingTransport {
  public:
   CountingTransport(std::unique_ptr<dest::Transport> inner, std::shared_ptr<Counts> n)
       : ForwardingTransport(std::shared_ptr<dest::Transport>(std::move(inner))), n_(std::move(n)) {}
+  std::vector<dest::Stat> stat_many(const std::vector<std::string>& names) override {
+    n_->stat_many += 1;
+    n_->stat_many_names += static_cast<int>(names.size());
+    return ForwardingTransport::stat_many(names);
+  }
   dest::ReadBack read_back(const std::string& name) override {
     n_->read_back += 1;
     return ForwardingTransport::read_back(name);
@@ -67,9 +73,11 @@ class OffloadBatch : public ::testing::Test {
   }
 };
 
-TEST_F(OffloadBatch, TheCopiesOfABatchAreHashedWithOneRequest) {
+TEST_F(OffloadBatch, TheCopiesOfABatchAreStatedAndHashedWithOneRequestEach) {
   auto r = offload_all();
   EXPECT_EQ(r.offloaded, 10);
+  EXPECT_EQ(counts->stat_many, 1);
+  EXPECT_EQ(counts->stat_many_names, 10);
   EXPECT_EQ(r.copies_rehashed, 10);
   EXPECT_EQ(counts->read_back_many, 1) << "one request for the batch of 10";
   EXPECT_EQ(counts->names, 10);

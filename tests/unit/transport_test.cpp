@@ -269,6 +269,41 @@ void expect_symlinked_directory_refused(Transport& t, const std::string& link, c
   EXPECT_EQ(t.stat("stolen").type, EntryType::none);
 }
 
+// stat_many answers as a stat of each name would, whether the transport
+// looks at a folder's names one by one or lists the folder once (sftp
+// lists a folder holding eight names or more): files, a directory, a
+// symlink, absent names, names in a folder that is not there; and a name
+// below a symlinked folder fails the whole call as its own stat fails.
+TEST_P(TransportContract, StatManyAnswersAsAStatOfEachName) {
+  std::ofstream(outside / "x") << "secret";
+  make_dir(root / "d/sub");
+  for (int i = 0; i < 10; ++i) std::ofstream(root / ("d/f" + std::to_string(i))) << std::string(i * 7, 'z');
+  fs::create_symlink(outside / "x", root / "d/link");
+  fs::create_directory_symlink(outside, root / "ld");
+  std::vector<std::string> names = {"d/sub", "d/link", "d/none", "d", "top-none"};
+  for (int i = 9; i >= 0; --i) names.push_back("d/f" + std::to_string(i));
+  for (int i = 0; i < 9; ++i) names.push_back("gone/g" + std::to_string(i));
+  auto many = t->stat_many(names);
+  ASSERT_EQ(many.size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto one = t->stat(names[i]);
+    EXPECT_EQ(static_cast<int>(many[i].type), static_cast<int>(one.type)) << names[i];
+    EXPECT_EQ(many[i].size, one.size) << names[i];
+    EXPECT_EQ(many[i].mtime_ns, one.mtime_ns) << names[i];
+  }
+  EXPECT_EQ(many[0].type, EntryType::directory);
+  EXPECT_EQ(many[1].type, EntryType::symlink);
+  EXPECT_EQ(many[2].type, EntryType::none);
+  EXPECT_EQ(many[5].size, 63) << "d/f9";
+  EXPECT_EQ(many.back().type, EntryType::none);
+  std::vector<std::string> below_link;
+  for (int i = 0; i < 9; ++i) below_link.push_back("ld/x" + std::to_string(i));
+  int one_err = err_of([&] { t->stat("ld/x0"); });
+  EXPECT_NE(one_err, 0) << "a symlinked parent is never followed";
+  EXPECT_EQ(err_of([&] { t->stat_many(below_link); }), one_err);
+  EXPECT_TRUE(t->stat_many({}).empty());
+}
+
 TEST_P(TransportContract, NeverFollowsASymlinkAtTheRootLevel) {
   fs::create_directory_symlink(outside, root / "link");
   expect_symlinked_directory_refused(*t, "link", outside);

@@ -452,6 +452,10 @@ class StallTransport final : public Transport {
   ReadBack read_back(const std::string& name) override {
     return core_->run("cannot read back", name, [t = inner_, name] { return t->read_back(name); });
   }
+  std::vector<Stat> stat_many(const std::vector<std::string>& names) override {
+    if (names.empty()) return {};
+    return core_->run("cannot stat", names.front(), [t = inner_, names] { return t->stat_many(names); });
+  }
   std::vector<ReadBack> read_back_many(const std::vector<std::string>& names) override {
     if (names.empty()) return {};
     return core_->run("cannot read back", names.front(), [t = inner_, names] { return t->read_back_many(names); });

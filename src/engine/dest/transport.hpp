@@ -97,6 +97,14 @@ class Transport {
   // Lstat semantics: a symlink is reported as a symlink. Absence is
   // EntryType::none, not an error.
   virtual Stat stat(const std::string& name) = 0;
+  // stat() of several names, in order. A transport that answers many
+  // names of one directory with one request (a server's listing) does; a
+  // name that fails fails the whole call.
+  virtual std::vector<Stat> stat_many(const std::vector<std::string>& names) {
+    std::vector<Stat> out;
+    for (const auto& n : names) out.push_back(stat(n));
+    return out;
+  }
   // Entries of a directory (not recursive), sorted by name bytewise. The
   // empty name lists the destination root.
   virtual std::vector<Entry> list(const std::string& dir) = 0;
@@ -137,6 +145,12 @@ class Transport {
   virtual bool hashes_on_server() { return false; }
 };
 
+// How much a caller asks of one read_back_many: a server's hash command
+// is given many copies at once (starting it costs more than hashing a
+// small file), but few enough bytes that one call stays short.
+inline constexpr std::size_t kReadBackGroupFiles = 4096;
+inline constexpr std::int64_t kReadBackGroupBytes = 64LL << 20;
+
 // Reads `name` back over the transport (get) and BLAKE3s it here: the
 // proof for a destination that cannot hash its own bytes.
 ReadBack download_blake3(Transport& t, const std::string& name);
@@ -151,6 +165,7 @@ class ForwardingTransport : public Transport {
   explicit ForwardingTransport(Transport& inner) : inner_(inner) {}
   explicit ForwardingTransport(std::shared_ptr<Transport> inner) : kept_(std::move(inner)), inner_(*kept_) {}
   Stat stat(const std::string& name) override { return inner_.stat(name); }
+  std::vector<Stat> stat_many(const std::vector<std::string>& names) override { return inner_.stat_many(names); }
   std::vector<Entry> list(const std::string& dir) override { return inner_.list(dir); }
   PutResult put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) override {
     return inner_.put(name, read, mtime_ns);

@@ -114,19 +114,27 @@ void WorldCheck::record_finding(Target& t, const Copy& c, GateCause cause, const
 
 std::vector<WorldCheck::Look> WorldCheck::look_at(Target& t, const std::vector<Want>& batch) {
   std::vector<Look> looks(batch.size());
-  std::vector<Look*> clean;
+  std::vector<std::size_t> recorded;  // batch positions with a recorded copy
+  std::vector<std::string> names;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto copies = copies_of(t.name, *batch[i].file);
     if (copies.empty()) continue;
-    auto& l = looks[i];
-    l.copy = copies.front();
-    try {
-      l.st = t.t->stat(l.copy->located);
-    } catch (const Error& e) {
-      l.error = e.what();
-      continue;
-    }
-    if (stat_clean(l.st, l.copy->size, l.copy->mtime_ns, batch[i].size)) clean.push_back(&l);
+    looks[i].copy = copies.front();
+    recorded.push_back(i);
+    names.push_back(copies.front().located);
+  }
+  std::vector<dest::Stat> stats;
+  try {
+    stats = t.t->stat_many(names);
+  } catch (const Error& e) {
+    for (auto i : recorded) looks[i].error = e.what();
+    return looks;
+  }
+  std::vector<Look*> clean;
+  for (std::size_t k = 0; k < recorded.size(); ++k) {
+    auto& l = looks[recorded[k]];
+    l.st = stats[k];
+    if (stat_clean(l.st, l.copy->size, l.copy->mtime_ns, batch[recorded[k]].size)) clean.push_back(&l);
   }
   hash_copies(t, clean);
   return looks;

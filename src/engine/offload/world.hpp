@@ -16,11 +16,11 @@
 // | the copy re-hashes to the content       | per file, before its unlink | copy-damaged            | then the rest of the target  |
 //
 // A batch of files is looked at together, with the verdicts of looking at
-// each file in turn: every copy is stat'ed, the stat-clean ones are hashed
-// with one read_back_many (a server hashes them with one command; a server
-// without BLAKE3 sends each copy back to be hashed here), and then each
-// file is judged in order, so a finding still refuses every later file of
-// the target.
+// each file in turn: the copies are stat'ed with one stat_many (a server
+// lists a folder once), the stat-clean ones hashed with one read_back_many
+// (a server runs one hash command; one without BLAKE3 sends each copy back
+// to be hashed here), and then each file is judged in order, so a finding
+// still refuses every later file of the target.
 //
 // A finding is recorded like a verify finding (the copy marked lost, the
 // evidence demoted, the alarm latched), so it outlives the run.

@@ -151,10 +151,8 @@ constexpr std::size_t kReadBacksPerStaging = 4;
 
 void read_back_one(Push& p, Item& it) { take_read_back(it, p.t->read_back(p.staging_for(it.w->path, p.run_id))); }
 
-// A server's hash command is asked for several copies at once: starting a
-// remote process per small file costs more than hashing it. A failure
-// fails every copy of its group.
-constexpr std::int64_t kServerHashGroupBytes = 64LL << 20;
+// A server's hash command is asked for several copies at once (see
+// dest::kReadBackGroupBytes). A failure fails every copy of its group.
 void read_back_group(Push& p, const std::vector<Item*>& group) {
   std::vector<std::string> names;
   for (auto* it : group) names.push_back(p.staging_for(it->w->path, p.run_id));
@@ -183,7 +181,7 @@ void read_back_on_server(Push& p, std::vector<Item>& items) {
   // batch of small files is one group; big ones are spread over up to
   // in_flight groups, so the server's cores hash in parallel.
   auto width = static_cast<std::size_t>(
-      std::clamp<std::int64_t>((live_bytes + kServerHashGroupBytes - 1) / kServerHashGroupBytes, 1,
+      std::clamp<std::int64_t>((live_bytes + dest::kReadBackGroupBytes - 1) / dest::kReadBackGroupBytes, 1,
                                static_cast<std::int64_t>(p.in_flight)));
   std::size_t per = std::max<std::size_t>(1, (live.size() + width - 1) / width);
   std::vector<std::vector<Item*>> groups;

@@ -67,40 +67,20 @@ void judge_stat(VolumeCheck& vc, const store::LedgerRow& r, const std::string& w
     vc.findings.push_back({vc.row.name, r.path, "changed", "size or mtime differ at " + where});
 }
 
-std::pair<std::string, std::string> split_located(const std::string& where) {
-  auto slash = where.rfind('/');
-  if (slash == std::string::npos) return {"", where};
-  return {where.substr(0, slash), where.substr(slash + 1)};
-}
-
-// Where several copies share a directory, one listing answers for all of
-// them (one call to a server instead of one per copy). A directory that is
-// gone holds none of them; any other trouble listing it: each copy is
-// looked at alone.
-constexpr std::size_t kListAtLeast = 8;
-
-std::optional<std::map<std::string, dest::Stat>> listing(dest::Transport& t, const std::string& dir) {
-  std::map<std::string, dest::Stat> out;
-  try {
-    for (auto& e : t.list(dir)) out.emplace(std::move(e.name), e.stat);
-  } catch (const dest::TransportError& e) {
-    if (e.err() != ENOENT) return std::nullopt;
-  }
-  return out;
-}
+// Copies are stat'ed many at a time: a server answers a folder's copies
+// with one listing. Rows come ordered by path, so a chunk holds whole
+// folders but for its edges.
+constexpr std::size_t kStatChunk = 4096;
 
 void stat_rows(dest::Transport& t, VolumeCheck& vc, ProgressTally& tally) {
-  std::map<std::string, std::vector<const store::LedgerRow*>> by_dir;
-  for (const auto& r : vc.rows) by_dir[split_located(located(vc.row.name, r)).first].push_back(&r);
-  for (const auto& [dir, rows] : by_dir) {
-    auto listed = rows.size() >= kListAtLeast ? listing(t, dir) : std::nullopt;
-    for (const auto* r : rows) {
-      auto where = located(vc.row.name, *r);
-      dest::Stat st;
-      if (!listed) st = t.stat(where);
-      else if (auto it = listed->find(split_located(where).second); it != listed->end()) st = it->second;
-      judge_stat(vc, *r, where, st);
-      tally.done(where, 0);
+  for (std::size_t from = 0; from < vc.rows.size(); from += kStatChunk) {
+    std::size_t to = std::min(vc.rows.size(), from + kStatChunk);
+    std::vector<std::string> where;
+    for (std::size_t i = from; i < to; ++i) where.push_back(located(vc.row.name, vc.rows[i]));
+    auto stats = t.stat_many(where);
+    for (std::size_t i = from; i < to; ++i) {
+      judge_stat(vc, vc.rows[i], where[i - from], stats[i - from]);
+      tally.done(where[i - from], 0);
     }
   }
 }
@@ -172,15 +152,13 @@ void take_judgement(store::Db& db, VerifyReport& rep, VolumeCheck& vc, const sto
   }
 }
 
-// A server's hash command is given many copies at once (starting it costs
-// more than hashing a small file); anything else reads them one by one.
-constexpr std::size_t kServerHashGroupFiles = 4096;
-constexpr std::int64_t kServerHashGroupBytes = 64LL << 20;
+// A server's hash command is given many copies at once; anything else
+// reads them one by one.
 
 std::size_t group_end(const std::vector<Copy>& plan, std::size_t from, bool grouped) {
   std::size_t end = from + 1;
   std::int64_t bytes = plan[from].second->size;
-  while (grouped && end < plan.size() && end - from < kServerHashGroupFiles && bytes < kServerHashGroupBytes)
+  while (grouped && end < plan.size() && end - from < dest::kReadBackGroupFiles && bytes < dest::kReadBackGroupBytes)
     bytes += plan[end++].second->size;
   return end;
 }

@@ -135,6 +135,7 @@ class SftpTransport final : public Transport {
  public:
   SftpTransport(const SftpOptions& o, bool create_root);
   Stat stat(const std::string& name) override;
+  std::vector<Stat> stat_many(const std::vector<std::string>& names) override;
   std::vector<Entry> list(const std::string& dir) override;
   PutResult put(const std::string& name, const ReadFn& read, std::int64_t mtime_ns) override;
   std::unique_ptr<Reader> get(const std::string& name) override;
@@ -167,10 +168,14 @@ class SftpTransport final : public Transport {
   void touched(const std::string& name);
   void sync_dir(Connection& c, const std::string& dir);
   Stat require_regular(Connection& c, const std::string& name, const char* what);
-  // What require_regular() says of each name, from one listing per folder
-  // that holds several of them.
+  // What require_regular() says of each name.
   std::vector<Stat> require_regular_many(Connection& c, const std::vector<std::string>& names, const char* what);
+  Stat stat_on(Connection& c, const std::string& name);
+  // What stat_on() says of each name, from one listing per folder that
+  // holds several of them.
+  std::vector<Stat> stat_many_on(Connection& c, const std::vector<std::string>& names);
   std::vector<Entry> list_on(Connection& c, const std::string& dir);
+  std::optional<std::map<std::string, Stat>> listing(Connection& c, const std::string& dir);
   PutResult write_body(Connection& c, sftp_file f, const ReadFn& read, const std::string& name);
 
   sftp::Pool pool_;
@@ -297,8 +302,18 @@ void SftpTransport::forget_dirs(const std::string& name) {
 Stat SftpTransport::stat(const std::string& name) {
   require_clean(name, "cannot stat");
   Lease c(pool_);
-  if (!parents_are_dirs(*c, name, "cannot stat")) return {};
-  return lstat(*c, name, "cannot stat").value_or(Stat{});
+  return stat_on(*c, name);
+}
+
+Stat SftpTransport::stat_on(Connection& c, const std::string& name) {
+  if (!parents_are_dirs(c, name, "cannot stat")) return {};
+  return lstat(c, name, "cannot stat").value_or(Stat{});
+}
+
+std::vector<Stat> SftpTransport::stat_many(const std::vector<std::string>& names) {
+  for (const auto& n : names) require_clean(n, "cannot stat");
+  Lease c(pool_);
+  return stat_many_on(*c, names);
 }
 
 std::vector<Entry> SftpTransport::list(const std::string& dir) {
@@ -307,19 +322,18 @@ std::vector<Entry> SftpTransport::list(const std::string& dir) {
   return list_on(*c, dir);
 }
 
-std::vector<Entry> SftpTransport::list_on(Connection& conn, const std::string& dir) {
-  Connection* c = &conn;
+std::vector<Entry> SftpTransport::list_on(Connection& c, const std::string& dir) {
   if (!dir.empty()) {
-    if (!parents_are_dirs(*c, dir, "cannot list")) fail_on(ENOENT, "cannot list", dir);
-    auto st = lstat(*c, dir, "cannot list");
+    if (!parents_are_dirs(c, dir, "cannot list")) fail_on(ENOENT, "cannot list", dir);
+    auto st = lstat(c, dir, "cannot list");
     if (!st) fail_on(ENOENT, "cannot list", dir);
     if (st->type == EntryType::symlink) fail_on(ELOOP, "cannot list", dir);
     if (st->type != EntryType::directory) fail_on(ENOTDIR, "cannot list", dir);
   }
-  sftp_dir d = sftp_opendir(c->sftp(), full(dir).c_str());
-  if (!d) c->fail("cannot list", dir);
+  sftp_dir d = sftp_opendir(c.sftp(), full(dir).c_str());
+  if (!d) c.fail("cannot list", dir);
   std::vector<Entry> out;
-  while (sftp_attributes a = sftp_readdir(c->sftp(), d)) {
+  while (sftp_attributes a = sftp_readdir(c.sftp(), d)) {
     AttrHolder h{a};
     std::string name = a->name ? a->name : "";
     if (name == "." || name == "..") continue;
@@ -331,7 +345,7 @@ std::vector<Entry> SftpTransport::list_on(Connection& conn, const std::string& d
   }
   bool complete = sftp_dir_eof(d) != 0;
   sftp_closedir(d);
-  if (!complete) c->fail("cannot list", dir);
+  if (!complete) c.fail("cannot list", dir);
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return out;
 }
@@ -440,24 +454,43 @@ Stat SftpTransport::require_regular(Connection& c, const std::string& name, cons
 // A listing is a few round trips for a whole folder, an lstat one per name.
 constexpr std::size_t kListAtLeast = 8;
 
-std::vector<Stat> SftpTransport::require_regular_many(Connection& c, const std::vector<std::string>& names,
-                                                      const char* what) {
+// A folder that is gone holds none of the names; any other trouble listing
+// it (a symlink in the way, say): nullopt, and each name is looked at alone,
+// so it fails exactly as its own stat would.
+std::optional<std::map<std::string, Stat>> SftpTransport::listing(Connection& c, const std::string& dir) {
+  std::map<std::string, Stat> out;
+  try {
+    for (auto& e : list_on(c, dir)) out.emplace(std::move(e.name), e.stat);
+  } catch (const TransportError& e) {
+    if (e.err() != ENOENT) return std::nullopt;
+  }
+  return out;
+}
+
+std::vector<Stat> SftpTransport::stat_many_on(Connection& c, const std::vector<std::string>& names) {
   std::map<std::string, std::vector<std::size_t>> by_dir;
   for (std::size_t i = 0; i < names.size(); ++i) by_dir[parent_of(names[i])].push_back(i);
   std::vector<Stat> out(names.size());
   for (const auto& [dir, at] : by_dir) {
-    if (at.size() < kListAtLeast) {
-      for (auto i : at) out[i] = require_regular(c, names[i], what);
-      continue;
-    }
-    std::map<std::string, Stat> listed;
-    for (auto& e : list_on(c, dir)) listed.emplace(std::move(e.name), e.stat);
+    auto listed = at.size() >= kListAtLeast ? listing(c, dir) : std::nullopt;
     for (auto i : at) {
-      auto it = listed.find(dir.empty() ? names[i] : names[i].substr(dir.size() + 1));
-      out[i] = regular_or_fail(it == listed.end() ? std::nullopt : std::optional(it->second), names[i], what);
+      if (!listed) {
+        out[i] = stat_on(c, names[i]);
+      } else if (auto it = listed->find(dir.empty() ? names[i] : names[i].substr(dir.size() + 1));
+                 it != listed->end()) {
+        out[i] = it->second;
+      }
     }
   }
   return out;
+}
+
+std::vector<Stat> SftpTransport::require_regular_many(Connection& c, const std::vector<std::string>& names,
+                                                      const char* what) {
+  auto stats = stat_many_on(c, names);
+  for (std::size_t i = 0; i < names.size(); ++i)
+    stats[i] = regular_or_fail(stats[i].type == EntryType::none ? std::nullopt : std::optional(stats[i]), names[i], what);
+  return stats;
 }
 
 // Reads ahead with several requests in flight: one round trip per chunk
