@@ -11,8 +11,8 @@
 #   verify --full S     vs ssh "find | xargs b3sum" on the server   (no target: the
 #                       check a user would otherwise run over the same login)
 #   offload S           vs that ssh b3sum of every copy + rm -r of the local tree
-#                       (no target; the files come back by restore --in-place,
-#                       untimed, before the next run)
+#                       (no target; the files come back by restore --in-place
+#                       and a sync, untimed, before the next run)
 # Tree L: L_FILES files of L_MIB MiB (default 4 x 64). Trees S: one per size in
 # S_SIZES (default "2000 20000"), 512 B-16 KiB files, 100 to a folder; the
 # last column is the growth from the first size to the last, to see a cost
@@ -105,9 +105,9 @@ RSYNC() { rsync -a -e "$RSH" "$1/" "$USER_NAME@127.0.0.1:$2/"; }
 
 # --- trees, configs ----------------------------------------------------------
 # timed <cmd...>: prints the wall seconds of a command that must succeed.
-timed() {
+timed() {  # the command's output is kept in $W/last.txt
   local a b rc=0; a=$(now)
-  "$@" >/dev/null 2>"$W/stderr.txt" || rc=$?
+  "$@" >"$W/last.txt" 2>"$W/stderr.txt" || rc=$?
   b=$(now)
   [ $rc = 0 ] || { echo "failed ($rc): $*" >&2; cat "$W/stderr.txt" >&2; exit 1; }
   secs "$a" "$b"
@@ -186,9 +186,12 @@ for n in "${S_SIZES[@]}"; do
   sum_copies() { ssh "${SSHOPT[@]}" "$USER_NAME@127.0.0.1" "cd '$W/s$N/remote/v' && find . -type f ! -path './.squirrel-*' -print0 | LC_ALL=C xargs -0 b3sum --"; }
   sumS() { settle; timed sum_copies; }
   N=$n interleave "verify$n" verifyS sumS
-  offloadS() {
-    settle; local t; t=$(timed sq "s$N" offload v .)
-    sq "s$N" restore v --from nas --in-place >/dev/null; echo "$t"
+  offloadS() {  # every file must go, else the figure is of a refusal
+    settle; local t; t=$(timed sq "s$N" offload v . --json)
+    grep -q "\"offloaded\": *$N\b" "$W/last.txt" || { echo "offload of S$N did not offload every file:" >&2; cat "$W/last.txt" >&2; exit 1; }
+    sq "s$N" restore v --from nas --in-place >/dev/null
+    sq "s$N" sync v --to nas >/dev/null  # the restored files are pushed again before the next offload
+    echo "$t"
   }
   rmS() {
     rm -rf "$W/gone$N"; cp -a "$W/S$N" "$W/gone$N"; settle

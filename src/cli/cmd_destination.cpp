@@ -23,8 +23,11 @@ struct ResetFlags {
 };
 
 std::string describe(const store::ResetCounts& c) {
-  return fmt::format("{} ledger path(s), {} evidence component(s), {} push-freshness row(s)", c.paths, c.vector,
-                     c.freshness);
+  auto text = fmt::format("{} ledger path(s), {} evidence component(s), {} push-freshness row(s)", c.paths, c.vector,
+                          c.freshness);
+  // Only content-addressed and packed destinations have these.
+  if (c.objects || c.packs) text += fmt::format(", {} object(s), {} pack(s)", c.objects, c.packs);
+  return text;
 }
 
 void require_known(const config::Config& cfg, const std::string& dest) {

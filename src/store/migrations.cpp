@@ -22,6 +22,8 @@ const std::vector<Migration>& migrations() {
       {6, "mirror ledger indexed by path", [](Db& db) { db.exec(kSchemaV6); }},
       {7, "lost mirror copies indexed", [](Db& db) { db.exec(kSchemaV7); }},
       {8, "forgotten volumes", [](Db& db) { db.exec(kSchemaV8); }},
+      {9, "content-addressed and packed layouts: remote_objects, packs, pack_members, remote_packs",
+       [](Db& db) { db.exec(kSchemaV9); }},
   };
   return registry;
 }

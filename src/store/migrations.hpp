@@ -23,6 +23,7 @@ extern const char* const kSchemaV5;
 extern const char* const kSchemaV6;
 extern const char* const kSchemaV7;
 extern const char* const kSchemaV8;
+extern const char* const kSchemaV9;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

@@ -18,7 +18,8 @@ ResetCounts count_recorded(Db& db, const std::string& destination) {
     return db.query_i64(fmt::format("SELECT count(*) FROM {} WHERE destination = ?", table), {Value{destination}})
         .value_or(0);
   };
-  return {count("remote_paths"), count("destination_run_ids"), count("destination_push_freshness")};
+  return {count("remote_paths"), count("destination_run_ids"), count("destination_push_freshness"),
+          count("remote_objects"), count("remote_packs")};
 }
 
 // A sync or verify in flight journals into the ledger and advances the
@@ -47,7 +48,8 @@ std::int64_t insert_running_reset_run(Db& db, const std::string& destination, st
 }
 
 void delete_recorded(Db& db, const std::string& destination) {
-  for (const char* table : {"remote_paths", "destination_run_ids", "destination_push_freshness"})
+  for (const char* table :
+       {"remote_paths", "destination_run_ids", "destination_push_freshness", "remote_objects", "remote_packs"})
     db.execute(fmt::format("DELETE FROM {} WHERE destination = ?", table), {Value{destination}});
 }
 
@@ -66,8 +68,8 @@ ResetResult reset_destination(Db& db, const std::string& destination, bool dry_r
   const auto& c = result.counts;
   std::optional<std::string> op = operator_name.empty() ? std::nullopt : std::optional(operator_name);
   append_audit(db, result.run_id, "reset-destination", op, now,
-               fmt::format("destination=\"{}\" paths={} vector={} freshness={}", destination, c.paths, c.vector,
-                           c.freshness));
+               fmt::format("destination=\"{}\" paths={} vector={} freshness={} objects={} packs={}", destination,
+                           c.paths, c.vector, c.freshness, c.objects, c.packs));
   finish_record_in_tx(db, kRunsTable, result.run_id, "success",
                       {{"file_count", Value{c.total()}}, {"changed_count", Value{c.total()}}},
                       [](Db& d, std::int64_t id, std::int64_t at, std::string_view status) {

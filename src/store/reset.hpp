@@ -1,7 +1,7 @@
 #pragma once
 // `destination reset`: forget what the index recorded about one destination
-// (its mirror ledger, its evidence vector and its push freshness, for every
-// volume) after the destination was wiped, replaced or re-created. It is an
+// (its mirror ledger, its object and pack records, its evidence vector and
+// its push freshness, for every volume) after the destination was wiped, replaced or re-created. It is an
 // audited event: one volumeless run, the counts and the operator in
 // runs_audit. Runs, runs_audit, the evidence advance log, alarms, contents
 // and files are kept, and no byte at the destination is touched.
@@ -16,7 +16,9 @@ struct ResetCounts {
   std::int64_t paths = 0;      // remote_paths rows (any state)
   std::int64_t vector = 0;     // destination_run_ids components
   std::int64_t freshness = 0;  // destination_push_freshness rows
-  std::int64_t total() const { return paths + vector + freshness; }
+  std::int64_t objects = 0;    // remote_objects rows
+  std::int64_t packs = 0;      // remote_packs rows (the packs themselves are the index's, kept)
+  std::int64_t total() const { return paths + vector + freshness + objects + packs; }
 };
 
 struct ResetResult {

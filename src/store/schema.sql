@@ -117,6 +117,43 @@ CREATE TABLE offload_intents (
   FOREIGN KEY (folder_id, name, content_id) REFERENCES files(folder_id, name, content_id)
 ) STRICT, WITHOUT ROWID;
 
+CREATE TABLE pack_members (
+  content_id INTEGER NOT NULL PRIMARY KEY REFERENCES contents(id),
+  pack_id INTEGER NOT NULL REFERENCES packs(id),
+  byte_offset INTEGER NOT NULL CHECK (byte_offset >= 0),
+  byte_length INTEGER NOT NULL CHECK (byte_length >= 0)
+) STRICT;
+
+CREATE TABLE packs (
+  id INTEGER PRIMARY KEY,
+  pack_key BLOB NOT NULL UNIQUE CHECK (length(pack_key) = 32),
+  size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+  member_count INTEGER NOT NULL CHECK (member_count >= 0),
+  created_run_id INTEGER NOT NULL REFERENCES runs(id)
+) STRICT;
+
+CREATE TABLE remote_objects (
+  content_id INTEGER NOT NULL REFERENCES contents(id),
+  destination TEXT NOT NULL CHECK (length(destination) > 0),
+  uploaded_run_id INTEGER NOT NULL REFERENCES runs(id),
+  checksum_algo TEXT,
+  checksum TEXT,
+  verified_at_ns INTEGER,
+  PRIMARY KEY (content_id, destination),
+  CHECK ((checksum_algo IS NULL) = (checksum IS NULL))
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE remote_packs (
+  pack_id INTEGER NOT NULL REFERENCES packs(id),
+  destination TEXT NOT NULL CHECK (length(destination) > 0),
+  uploaded_run_id INTEGER NOT NULL REFERENCES runs(id),
+  checksum_algo TEXT,
+  checksum TEXT,
+  verified_at_ns INTEGER,
+  PRIMARY KEY (pack_id, destination),
+  CHECK ((checksum_algo IS NULL) = (checksum IS NULL))
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE "remote_paths" (
   id INTEGER PRIMARY KEY,
   destination TEXT NOT NULL CHECK (length(destination) > 0),
@@ -189,6 +226,8 @@ CREATE INDEX idx_files_missing ON files(folder_id, name) WHERE status = 'missing
 CREATE INDEX idx_folders_parent ON folders(parent_id);
 
 CREATE INDEX idx_hook_runs_volume_trigger ON hook_runs(volume_id, trigger, started_at_ns);
+
+CREATE INDEX idx_pack_members_pack ON pack_members(pack_id);
 
 CREATE INDEX idx_remote_paths_dest_content ON remote_paths(destination, content_id)
   WHERE state IN ('live','displaced');

@@ -12,6 +12,7 @@
 #include "cli_util.hpp"
 #include "core/error.hpp"
 #include "store/alarms.hpp"
+#include "store/artifacts.hpp"
 #include "store/evidence.hpp"
 #include "store/reset.hpp"
 #include "store/runs.hpp"
@@ -133,6 +134,29 @@ TEST_F(ResetTest, ClearsExactlyTheThreeCategoriesOfThatDestination) {
   EXPECT_TRUE(std::includes(audit_after.begin(), audit_after.end(), audit.begin(), audit.end()));
 }
 
+// Content-addressed and packed destinations record objects and packs; a
+// reset forgets the destination's, keeps every other destination's and
+// keeps the packs themselves (they belong to the index, not to one place).
+TEST_F(ResetTest, ClearsTheObjectAndPackRecordsOfThatDestinationOnly) {
+  index_and_sync();
+  auto run = last_sync_run();
+  auto content = count("SELECT min(id) FROM contents");
+  for (const char* dest : {"d", "e"}) store::record_object(db(), content, dest, run, std::nullopt);
+  db().execute("INSERT INTO packs(id, pack_key, size_bytes, member_count, created_run_id) VALUES (7, zeroblob(32), 10, "
+               "1, ?)", {store::Value{run}});
+  db().execute("INSERT INTO remote_packs(pack_id, destination, uploaded_run_id) VALUES (7, 'd', ?), (7, 'e', ?)",
+               {store::Value{run}, store::Value{run}});
+  auto preview = store::reset_destination(db(), "d", true);
+  EXPECT_EQ(preview.counts.objects, 1);
+  EXPECT_EQ(preview.counts.packs, 1);
+  store::reset_destination(db(), "d", false);
+  EXPECT_EQ(store::count_objects(db(), "d"), 0);
+  EXPECT_EQ(store::count_remote_packs(db(), "d"), 0);
+  EXPECT_EQ(store::count_objects(db(), "e"), 1);
+  EXPECT_EQ(store::count_remote_packs(db(), "e"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM packs"), 1);
+}
+
 TEST_F(ResetTest, RecordsOneAuditedVolumelessRun) {
   index_and_sync();
   auto before = recorded("d");
@@ -149,7 +173,8 @@ TEST_F(ResetTest, RecordsOneAuditedVolumelessRun) {
   EXPECT_EQ(audit[0].transition, "reset-destination");
   EXPECT_EQ(audit[0].op, std::optional<std::string>("alice"));
   EXPECT_EQ(audit[0].note, "destination=\"d\" paths=" + std::to_string(before.paths) + " vector=" +
-                               std::to_string(before.vector) + " freshness=" + std::to_string(before.freshness));
+                               std::to_string(before.vector) + " freshness=" + std::to_string(before.freshness) +
+                               " objects=0 packs=0");
   EXPECT_EQ(audit[1].transition, "finish");
   EXPECT_EQ(audit[1].note, "success");
 }

@@ -1,0 +1,44 @@
+#pragma once
+// The ledgers of the content-addressed and packed layouts: which content a
+// destination holds as an object (objects/<hex>) or as a member of a pack
+// it holds (packs/<key>). A row is written only after the bytes were
+// confirmed at the destination, so a recorded artifact is a confirmed one;
+// a crash in between lands the same bytes again on the next push.
+//
+//  rule                                   | where it holds
+//  ---------------------------------------+-----------------------------------
+//  one object row per (content, dest)     | remote_objects primary key
+//  a content is packed at most once       | pack_members primary key
+//  a pack row per destination holding it  | remote_packs primary key
+//  checksum and its algorithm go together | CHECK on both ledgers
+//  "already there" = object or member of  | content_at_destination()
+//  a pack the destination holds           |
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "store/db.hpp"
+
+namespace sq::store {
+
+// A checksum the destination measured of stored bytes.
+struct Measured {
+  std::string algo;  // blake3, sha256, ...
+  std::string checksum;  // lowercase hex
+  std::int64_t at_ns = 0;
+};
+
+// Records that `destination` holds `content_id` as an object, uploaded by
+// `run_id`; throws if it is recorded already (an object is uploaded once).
+void record_object(Db& db, std::int64_t content_id, const std::string& destination, std::int64_t run_id,
+                   const std::optional<Measured>& m);
+// True when the destination holds the content as an object or inside a
+// pack it holds: content there is never uploaded again, whichever layout
+// threshold put it there.
+bool content_at_destination(Db& db, std::int64_t content_id, const std::string& destination);
+// Objects and packs recorded at a destination (the watermark rule's "squirrel
+// holds upload records", with the mirror ledger).
+std::int64_t count_objects(Db& db, const std::string& destination);
+std::int64_t count_remote_packs(Db& db, const std::string& destination);
+
+}  // namespace sq::store
