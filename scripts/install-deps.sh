@@ -6,7 +6,8 @@ PKGS=(build-essential cmake ninja-build g++ clang pkg-config
       libsqlite3-dev sqlite3 libtomlplusplus-dev libcli11-dev libfmt-dev
       nlohmann-json3-dev libgtest-dev libgmock-dev librapidcheck-dev
       librust-blake3-dev b3sum rsync bc time python3 go-md2man
-      libssh-dev openssh-server openssh-client)
+      libssh-dev openssh-server openssh-client
+      libarchive-dev libzstd-dev zstd tar)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

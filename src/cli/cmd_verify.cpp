@@ -30,17 +30,21 @@ nlohmann::json report_json(const engine::sync::VerifyReport& r) {
           {"rehashed", r.rehashed},       {"bytes_rehashed", r.bytes_rehashed}, {"bytes_stored", r.bytes_stored},
           {"findings", findings},         {"alarm_raised", r.alarm_raised}, {"alarm_cleared", r.alarm_cleared},
           {"refreshed", r.refreshed_volumes},   {"unchecked", r.unchecked}, {"method", r.method},
+          {"orphans", r.orphans},
           {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)}};
 }
 
 void print_report(const engine::sync::VerifyReport& r) {
-  for (const auto& f : r.findings)
-    std::fprintf(stderr, "ALARM: %s: %s/%s %s — %s; the next sync rewrites it, offload no longer trusts %s\n",
-                 r.destination.c_str(), f.volume.c_str(), escape_for_display(f.path).c_str(), f.kind.c_str(),
-                 f.detail.c_str(), r.destination.c_str());
-  print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}{}\n", r.destination, r.checked,
+  for (const auto& f : r.findings) {
+    // An object of a content-addressed destination belongs to no one volume.
+    auto where = f.volume.empty() ? escape_for_display(f.path) : f.volume + "/" + escape_for_display(f.path);
+    std::fprintf(stderr, "ALARM: %s: %s %s — %s; the next sync rewrites it, offload no longer trusts %s\n",
+                 r.destination.c_str(), where.c_str(), f.kind.c_str(), f.detail.c_str(), r.destination.c_str());
+  }
+  print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}{}{}\n", r.destination, r.checked,
                     r.rehashed, format_bytes(r.bytes_rehashed), format_bytes(r.bytes_stored), r.findings.size(),
                     r.unchecked ? fmt::format(" unchecked={}", r.unchecked) : "",
+                    r.orphans ? fmt::format(" unrecorded-objects={}", r.orphans) : "",
                     r.alarm_cleared ? " (alarm cleared)" : ""));
   if (r.unchecked)
     std::fprintf(stderr, "warning: %s could not hash %lld copy(ies) itself; they were neither confirmed nor found "
@@ -55,8 +59,9 @@ std::vector<std::string> targets(const config::Config& cfg, const VerifyFlags& f
   if (!f.destination.empty()) return {f.destination};
   std::vector<std::string> out;
   for (const auto& [name, d] : cfg.destinations)
-    if (d.native_mirror()) out.push_back(name);
-  if (out.empty()) throw Error(ErrorKind::usage, "no local or sftp mirror destinations to verify");
+    if (d.native_mirror() || d.native_content()) out.push_back(name);
+  if (out.empty())
+    throw Error(ErrorKind::usage, "no local or sftp mirror or content-addressed destinations to verify");
   return out;
 }
 

@@ -18,7 +18,9 @@
 #include "engine/offload/offload.hpp"
 #include "engine/restore_internal.hpp"
 #include "engine/sync/mirror.hpp"
+#include "engine/sync/push.hpp"
 #include "engine/volume.hpp"
+#include "store/artifacts.hpp"
 #include "store/evidence.hpp"
 #include "store/files.hpp"
 
@@ -135,17 +137,19 @@ void select_items(std::vector<RestoreItem>& items, const RestoreOptions& o) {
                                                 escape_for_display(o.selectors[i]), o.missing ? " the index calls missing" : ""));
 }
 
+bool content_addressed(const config::Destination& d) { return d.native_content(); }
+
 std::optional<std::string> configured_source(const config::Config& cfg, const std::string& volume,
                                              const std::string& from) {
   if (!from.empty()) return from;
   for (const auto& t : cfg.volume(volume)->sync_to)
-    if (const auto* d = cfg.destination(t); d && d->native_mirror()) return t;
+    if (const auto* d = cfg.destination(t); d && (d->native_mirror() || content_addressed(*d))) return t;
   return std::nullopt;
 }
 
 std::string pick_source(const config::Config& cfg, const std::string& volume, const std::string& from) {
   if (auto source = configured_source(cfg, volume, from)) return *source;
-  throw Error(ErrorKind::usage, fmt::format("volume \"{}\" syncs to no local or sftp mirror — pass --from DEST", volume));
+  throw Error(ErrorKind::usage, fmt::format("volume \"{}\" syncs to no local or sftp mirror or content-addressed destination — pass --from DEST", volume));
 }
 
 // Preflight refusals (a re-pointed volume, a missing marker, a target in
@@ -339,11 +343,20 @@ RestoreReport start_report(const config::Config& cfg, const std::string& volume,
   return rep;
 }
 
+// A content-addressed destination holds each content once, at objects/<hex>.
+void find_objects(store::Db& db, const std::string& dest, std::vector<RestoreItem>& items) {
+  for (auto& it : items) {
+    it.source.clear();
+    if (store::object_recorded(db, it.content_id, dest)) it.source = sync::object_name(*it.hash);
+  }
+}
+
 std::vector<RestoreItem> indexed_items(store::Db& db, std::int64_t volume_id, const RestoreReport& rep,
-                                       const RestoreOptions& opts) {
+                                       const RestoreOptions& opts, bool objects) {
   auto items = load_items(db, volume_id, rep.from, rep.volume, opts.at_run);
   select_items(items, opts);
-  find_other_copies(db, volume_id, rep.from, items);
+  if (objects) find_objects(db, rep.from, items);
+  else find_other_copies(db, volume_id, rep.from, items);
   return items;
 }
 
@@ -352,11 +365,11 @@ std::vector<RestoreItem> indexed_items(store::Db& db, std::int64_t volume_id, co
 // Then the items are read again: what was read before the gate is what the
 // run that held it last left, not what this run will find.
 std::vector<RestoreItem> items_inside_gate(store::Db& db, ResolvedVolume& vol, RestoreReport& rep,
-                                           const RestoreOptions& opts) {
+                                           const RestoreOptions& opts, bool objects) {
   try {
     auto settled = settle_interrupted_offloads(db, vol.root.get(), vol.row->id);
     rep.settled_offloaded = settled.offloaded;
-    return indexed_items(db, vol.row->id, rep, opts);
+    return indexed_items(db, vol.row->id, rep, opts, objects);
   } catch (const std::exception& e) {
     store::finish_run(db, rep.run_id, {store::RunStatus::failed, e.what(), 0, 0});
     throw;
@@ -368,8 +381,9 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
   Preflight preflight(cfg, db, volume, opts);
   auto vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });
   RestoreReport rep = start_report(cfg, volume, opts);
-  const auto& d = sync::require_native_mirror(cfg, rep.from);
-  auto items = indexed_items(db, vol.row->id, rep, opts);
+  const auto& d = sync::require_push_target(cfg, rep.from);
+  bool objects = content_addressed(d);
+  auto items = indexed_items(db, vol.row->id, rep, opts, objects);
   rep.selected = static_cast<std::int64_t>(items.size());
   if (opts.dry_run) {
     std::error_code ec;
@@ -382,7 +396,7 @@ RestoreReport restore_indexed(const config::Config& cfg, store::Db& db, const st
   auto t = preflight([&] { return open_source(opts, d); });
   preflight([&] { require_marker(*t, volume, d.root); });
   rep.run_id = begin_restore(db, vol.row->id, rep.from);
-  items = items_inside_gate(db, vol, rep, opts);
+  items = items_inside_gate(db, vol, rep, opts, objects);
   rep.selected = static_cast<std::int64_t>(items.size());
   auto open_target = [&] { return opts.to.empty() ? Fd(::dup(vol.root.get())) : create_target_root(opts.to); };
   execute(db, vol.row->id, *t, open_target, items, opts, rep, listener, opts.to.empty());
@@ -425,13 +439,14 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
   if (row) vol = preflight([&] { return resolve_volume(cfg, db, volume, ResolveMode::existing); });  // re-pointed?
   RestoreReport rep = start_report(cfg, volume, opts);
   rep.without_index = true;
-  const auto& d = sync::require_native_mirror(cfg, rep.from);
+  const auto& d = sync::require_push_target(cfg, rep.from);
   auto t = preflight([&] { return open_source(opts, d); });
   preflight([&] { require_marker(*t, volume, d.root); });
   auto warn = [&](const std::string& path, const std::string& msg) {
     if (listener) listener({RestoreEvent::Type::warning, path, msg, 0, 0, 0, 0});
   };
-  auto listing = restore_detail::list_mirror(*t, volume, warn);
+  auto listing = content_addressed(d) ? restore_detail::list_content(*t, volume, warn)
+                                      : restore_detail::list_mirror(*t, volume, warn);
   select_items(listing.items, opts);
   copy_listing_counts(listing, rep);
   rep.selected = static_cast<std::int64_t>(listing.items.size());
@@ -445,7 +460,7 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
   std::optional<std::int64_t> vol_id = vol ? std::optional(vol->row->id) : std::nullopt;
   auto open_target = [&] { return into_volume ? Fd(::dup(vol->root.get())) : create_target_root(opts.to); };
   store::BeginOptions bo;
-  bo.id_above = sync::highest_run_named(*t, volume);  // this index does not know the mirror's runs
+  bo.id_above = sync::highest_run_named(*t, volume, content_addressed(d));  // this index does not know the mirror's runs
   rep.run_id = store::begin_run_or_throw(db, {store::RunKind::restore, vol_id, rep.from}, bo);
   execute(db, vol_id, *t, open_target, listing.items, opts, rep, listener, false);
   return rep;

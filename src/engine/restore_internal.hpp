@@ -47,6 +47,9 @@ struct MirrorListing {
 // latest entry for a path wins) and walks the mirror at <volume>/, skipping
 // the reserved .squirrel-* entries and the marker at the volume root.
 MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const WarnFn& warn);
+// A content-addressed destination: the segments under <volume>/index/
+// replayed oldest first; each file's source is objects/<its hash>.
+MirrorListing list_content(dest::Transport& t, const std::string& volume, const WarnFn& warn);
 
 // ---- the safe write path (restore_write.cpp) -------------------------------------
 

@@ -33,6 +33,7 @@ struct Vouched {
   Digest hash{};
   std::int64_t size = 0, mtime_ns = 0;
   std::int64_t run = 0;  // the receipt's run: the later entry wins
+  bool missing = false;  // the latest entry says the file was deleted
 };
 
 // How a receipt spells a name that is not plain UTF-8 (the reference's way).
@@ -123,9 +124,8 @@ std::vector<ReceiptLine> parse_receipt(const std::string& text) {
 
 // Replays receipts oldest first: present, missing and offloaded entries set
 // a path's content (the latest wins); superseded entries are history only.
-Receipts fold_receipts(dest::Transport& t, const std::string& volume, MirrorListing& out, const WarnFn& warn) {
+Receipts fold_receipts(dest::Transport& t, const std::string& dir, MirrorListing& out, const WarnFn& warn) {
   Receipts vouched;
-  std::string dir = volume + "/" + kIndexDir;
   if (t.stat(dir).type != dest::EntryType::directory) return vouched;
   std::map<std::int64_t, std::string> runs;
   for (const auto& e : t.list(dir))
@@ -135,6 +135,7 @@ Receipts fold_receipts(dest::Transport& t, const std::string& volume, MirrorList
       for (auto& l : parse_receipt(read_all(t, name))) {
         if (l.status != "present" && l.status != "missing" && l.status != "offloaded") continue;
         l.v.run = id;
+        l.v.missing = l.status == "missing";
         (l.exact ? vouched.exact : vouched.spelled)[l.path] = l.v;
       }
       out.receipts_read += 1;
@@ -225,9 +226,34 @@ void vouch_items(const Receipts& r, MirrorListing& out) {
 
 MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const WarnFn& warn) {
   MirrorListing out;
-  auto vouched = fold_receipts(t, volume, out, warn);
+  auto vouched = fold_receipts(t, volume + "/" + kIndexDir, out, warn);
   Walk{t, volume, vouched, out, warn}.dir("");
   vouch_items(vouched, out);
+  return out;
+}
+
+// A content layout keeps no paths: the segments are the listing. A name
+// a segment only spells (U+FFFD, no path_b64) cannot be written back
+// byte-exactly, so it is skipped loudly rather than guessed.
+MirrorListing list_content(dest::Transport& t, const std::string& volume, const WarnFn& warn) {
+  MirrorListing out;
+  auto vouched = fold_receipts(t, volume + "/index", out, warn);
+  for (const auto& [path, v] : vouched.exact) {
+    if (v.missing) continue;
+    RestoreItem it;
+    it.path = path;
+    it.hash = v.hash;
+    it.size = v.size;
+    it.mtime_ns = v.mtime_ns;
+    it.source = "objects/" + to_hex(v.hash);
+    out.items.push_back(std::move(it));
+  }
+  for (const auto& [spelled, v] : vouched.spelled) {
+    if (v.missing) continue;
+    out.others_skipped += 1;
+    warn(spelled, "a segment spells this name without its exact bytes; not restored — restore it by its hash from "
+                  "objects/");
+  }
   return out;
 }
 

@@ -36,6 +36,16 @@ void record_object(Db& db, std::int64_t content_id, const std::string& destinati
 // pack it holds: content there is never uploaded again, whichever layout
 // threshold put it there.
 bool content_at_destination(Db& db, std::int64_t content_id, const std::string& destination);
+// True when the destination holds the content as an object (not a pack member).
+bool object_recorded(Db& db, std::int64_t content_id, const std::string& destination);
+// Forgets that the destination holds the content as an object: it was found
+// gone or damaged there, so the next push uploads it again (a damaged name
+// is never replaced: that push refuses it until a person removes it).
+void forget_object(Db& db, std::int64_t content_id, const std::string& destination);
+// Every present content of the volume is held at the destination (an
+// object or a member of a pack it holds) — with a verified checksum, when
+// `fingerprinted`.
+bool volume_contents_held(Db& db, std::int64_t volume_id, const std::string& destination, bool fingerprinted);
 // Objects and packs recorded at a destination (the watermark rule's "squirrel
 // holds upload records", with the mirror ledger).
 std::int64_t count_objects(Db& db, const std::string& destination);

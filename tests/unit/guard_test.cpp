@@ -149,6 +149,60 @@ TEST(GuardTable, RenameDecisions) {
   }
 }
 
+// The content layouts: staged bytes land only on artifact names and this
+// run's segment; nothing stored is ever moved again.
+TEST(GuardTable, ContentLayoutRenameDecisions) {
+  const std::string S = "v/.squirrel-staging/run-7/" + K;
+  struct Case {
+    std::string from, to;
+    Layout layout;
+    bool allowed;
+    const char* why;
+  };
+  const std::vector<Case> cases = {
+      {S, "objects/" + K2, Layout::content_addressed, true, "an object"},
+      {S, "v/index/run-7", Layout::content_addressed, true, "this run's segment"},
+      {S, "v/.squirrel-index/index-20240101T000000.000Z-7.db", Layout::content_addressed, true, "index snapshot"},
+      {S, "objects/" + K2, Layout::packed, true, "a large object of a packed layout"},
+      {S, "packs/" + K2, Layout::packed, true, "a pack"},
+      {S, "packs/map-7", Layout::packed, true, "this run's map"},
+      {S, "objects/" + K2, Layout::mirror, false, "objects/ is no place of a mirror"},
+      {S, "v/index/run-7", Layout::mirror, true, "a mirror's folder named index is live"},
+      {S, "packs/" + K2, Layout::content_addressed, false, "no packs in content-addressed"},
+      {S, "packs/map-8", Layout::packed, false, "another run's map"},
+      {S, "packs/map-07", Layout::packed, false, "a non-canonical map id"},
+      {S, "objects/" + K2.substr(1), Layout::content_addressed, false, "63 hex"},
+      {S, "objects/" + K2 + "/x", Layout::content_addressed, false, "below an object"},
+      {S, "objects/ABCDEF" + K2.substr(6), Layout::content_addressed, false, "upper-case hex"},
+      {S, "v/index/run-8", Layout::content_addressed, false, "another run's segment"},
+      {S, "v/index/run-7/x", Layout::content_addressed, false, "below a segment"},
+      {S, "v/a", Layout::content_addressed, false, "a live path of a content layout"},
+      {S, "v/.squirrel-index/run-7", Layout::content_addressed, false, "a mirror receipt in a content layout"},
+      {"v/.squirrel-staging/run-6/" + K, "objects/" + K2, Layout::content_addressed, false, "another run's staging"},
+      {"objects/" + K, "objects/" + K2, Layout::content_addressed, false, "an object never moves"},
+      {"v/index/run-7", "v/.squirrel-history/run-7/index/run-7", Layout::content_addressed, false,
+       "a segment never moves"},
+      {"v/a", "v/.squirrel-history/run-7/a", Layout::content_addressed, false, "no displacing in a content layout"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(testing::Message() << c.why << ": " << c.from << " -> " << c.to);
+    auto g = context(7, false);
+    g.layout = c.layout;
+    auto why = guard_rename(g, c.from, c.to);
+    EXPECT_EQ(why.empty(), c.allowed) << why;
+  }
+  auto unheld = context(0, false);
+  unheld.layout = Layout::content_addressed;
+  EXPECT_FALSE(guard_rename(unheld, S, "objects/" + K2).empty()) << "no run holds the guard";
+  for (auto layout : {Layout::content_addressed, Layout::packed}) {
+    auto g = context(7, false);
+    g.layout = layout;
+    EXPECT_FALSE(guard_remove(g, "objects/" + K2).empty()) << "an object is never removed";
+    EXPECT_FALSE(guard_remove(g, "packs/" + K2).empty()) << "a pack is never removed";
+    EXPECT_FALSE(guard_remove(g, "v/index/run-5").empty()) << "a segment is never removed";
+  }
+}
+
 struct RemoveCase {
   std::string name;
   std::int64_t run;

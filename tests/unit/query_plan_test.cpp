@@ -354,7 +354,7 @@ TEST(QueryPlan, NoCommandWalksALargeTableWithStatisticsOfASmallDatabase) {
 // ledger by, and the guard names that statement.
 TEST(QueryPlan, TheGuardNamesRestoreAndTheGateWhenTheirIndexesAreDropped) {
   auto& p = workload_statements();
-  for (std::string fragment : {"LEFT JOIN remote_paths l ON", "FROM remote_paths WHERE destination = ? AND content_id"}) {
+  for (std::string fragment : {"LEFT JOIN remote_paths l ON", "FROM remote_paths WHERE destination = ?1 AND content_id"}) {
     SCOPED_TRACE(fragment);
     auto copy = p.db.parent_path() / "dropped.db";
     fs::copy_file(p.db, copy, fs::copy_options::overwrite_existing);

@@ -133,6 +133,30 @@ std::int64_t staging_run_of(const VolumeName& n) {
   return run_dir_id(n.parts[1]);
 }
 
+bool is_segment_of(const VolumeName& n, std::int64_t run) {
+  return n.parts.size() == 2 && n.parts[0] == "index" && run_dir_id(n.parts[1]) == run;
+}
+
+// objects/<64-hex>, and in a packed layout packs/<64-hex> or packs/map-<this run>:
+// the names a content layout stores beside its volumes.
+bool is_artifact_name(const GuardContext& g, const std::string& name) {
+  if (g.layout == Layout::mirror) return false;
+  auto slash = name.find('/');
+  if (slash == std::string::npos || name.find('/', slash + 1) != std::string::npos) return false;
+  std::string_view dir(name.data(), slash), file(name.data() + slash + 1, name.size() - slash - 1);
+  if (dir == "objects") return is_staging_key(file);
+  if (dir != "packs" || g.layout != Layout::packed) return false;
+  return is_staging_key(file) || (file.starts_with("map-") && run_dir_id(fmt::format("run-{}", file.substr(4))) ==
+                                                                     g.run_id);
+}
+
+// Where this run's staged bytes may go in the destination's layout.
+bool is_landing_of(const GuardContext& g, const VolumeName& t) {
+  if (is_index_snapshot(t)) return true;
+  if (g.layout == Layout::mirror) return is_live_path(t) || is_receipt_of(t, g.run_id);
+  return is_segment_of(t, g.run_id);
+}
+
 std::string refuse_rename(const std::string& from, const std::string& to, const std::string& why) {
   return fmt::format("guard refused rename {} -> {}: {}", escape_for_display(from), escape_for_display(to), why);
 }
@@ -145,6 +169,7 @@ std::string refuse_remove(const std::string& name, const std::string& why) {
 
 std::string guard_rename(const GuardContext& g, const std::string& from, const std::string& to) {
   auto f = parse(from), t = parse(to);
+  if (f && g.run_id > 0 && is_staged_by(*f, g.run_id) && is_artifact_name(g, to)) return "";
   if (!f || !t) return refuse_rename(from, to, "not a clean name inside a volume directory");
   if (f->volume != t->volume) return refuse_rename(from, to, "a move never crosses volumes");
   if (is_staged_marker(*f)) {
@@ -153,9 +178,13 @@ std::string guard_rename(const GuardContext& g, const std::string& from, const s
   }
   if (g.run_id <= 0) return refuse_rename(from, to, "no run holds this guard");
   if (is_staged_by(*f, g.run_id)) {
-    if (is_live_path(*t) || is_receipt_of(*t, g.run_id) || is_index_snapshot(*t)) return "";
+    if (is_landing_of(g, *t)) return "";
+    if (g.layout != Layout::mirror)
+      return refuse_rename(from, to, "in a content layout staged bytes move only onto an object, a pack, this run's "
+                                     "map or segment, or an index snapshot");
     return refuse_rename(from, to, "staged bytes move only onto a live path, this run's receipt or an index snapshot");
   }
+  if (g.layout != Layout::mirror) return refuse_rename(from, to, "a content layout never moves what it stored");
   if (is_live_path(*f)) {
     if (t->rest == fmt::format("{}/run-{}/{}", kHistory, g.run_id, f->rest)) return "";
     return refuse_rename(from, to, fmt::format("a live path moves only to {}/run-{}/<the same path>", kHistory, g.run_id));

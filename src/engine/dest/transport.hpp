@@ -268,19 +268,33 @@ bool is_clean_name(const std::string& name);
 
 // ---- the one name guard ----------------------------------------------------
 
+// How a destination arranges what it stores (the config's `layout`).
+// The guard needs it: `V/index/run-<id>` is a user's folder in a mirror
+// but a manifest segment in the content layouts, and only the content
+// layouts hold objects/ and packs/ beside the volumes.
+enum class Layout { mirror, content_addressed, packed };
+
 // What a guard knows about runs when it judges a move.
 struct GuardContext {
   std::int64_t run_id = 0;  // 0: no run holds this guard (dry runs, read-only use, bootstrap)
   bool bootstrap = false;   // `--init`: may move the staged marker into place
   // True when `id` names a run that has finished (any terminal status).
   std::function<bool(std::int64_t id)> run_finished;
+  Layout layout = Layout::mirror;
 };
 
 // THE guard: the only code that decides whether bytes at a destination may
 // be moved or removed. Returns an empty string when allowed, else why not.
+// A mirror:
 //  rename V/.squirrel-staging/run-<this>/<key>  -> V/<live path> | V/.squirrel-index/run-<this>
 //                                                | V/.squirrel-index/index-<...>.db
 //  rename V/<live path> -> V/.squirrel-history/run-<this>/<same live path>
+// The content layouts (nothing there is ever replaced, moved or deleted but
+// staging; the move onto an artifact name never replaces, see rename()):
+//  rename V/.squirrel-staging/run-<this>/<key>  -> objects/<64-hex> | V/index/run-<this>
+//                                                | V/.squirrel-index/index-<...>.db
+//  packed also: -> packs/<64-hex> | packs/map-<this>
+// Every layout:
 //  rename V/.squirrel-staging/volume-marker -> V/.squirrel-volume      (bootstrap only)
 //  remove V/.squirrel-staging/run-<other finished run>[/<64-hex key>]
 //  remove V/.squirrel-staging/run-<this run>  (once this run has finished; only an empty directory can go)

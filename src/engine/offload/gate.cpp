@@ -61,8 +61,12 @@ OffloadGate::OffloadGate(store::Db& db, std::int64_t volume_id, std::vector<std:
                          std::optional<std::int64_t> max_age_ns, std::int64_t now)
     : db_(db), volume_id_(volume_id), targets_(std::move(targets)), max_age_ns_(max_age_ns), now_ns_(now),
       fingerprint_(db,
-                   "SELECT 1 FROM remote_paths WHERE destination = ? AND content_id = ? AND state IN ('live','displaced') "
-                   "AND checksum IS NOT NULL AND verified_at_ns IS NOT NULL LIMIT 1") {
+                   "SELECT 1 FROM remote_paths WHERE destination = ?1 AND content_id = ?2 AND state IN "
+                   "('live','displaced') AND checksum IS NOT NULL AND verified_at_ns IS NOT NULL UNION ALL SELECT 1 "
+                   "FROM remote_objects WHERE destination = ?1 AND content_id = ?2 AND checksum IS NOT NULL AND "
+                   "verified_at_ns IS NOT NULL UNION ALL SELECT 1 FROM pack_members m JOIN remote_packs r ON r.pack_id "
+                   "= m.pack_id WHERE r.destination = ?1 AND m.content_id = ?2 AND r.checksum IS NOT NULL AND "
+                   "r.verified_at_ns IS NOT NULL LIMIT 1") {
   for (const auto& name : targets_) {
     Target t;
     for (auto& c : store::vector_of(db, volume_id, name)) t.vector.emplace(c.origin_node_id, std::move(c));

@@ -1,5 +1,6 @@
 #include "engine/offload/world.hpp"
 
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,7 +8,9 @@
 
 #include "core/fsinfo.hpp"
 #include "core/text.hpp"
+#include "engine/sync/push.hpp"
 #include "engine/sync/verify.hpp"
+#include "store/artifacts.hpp"
 #include "store/alarms.hpp"
 #include "store/files.hpp"
 
@@ -30,9 +33,12 @@ bool alarm_latched(store::Db& db, const std::string& target, std::string& detail
 
 // The copy is where the ledger says, as the ledger recorded it, and the
 // ledger's size is the content's.
+// An object's mtime is not recorded (kObjectMtime): its name and size are.
+constexpr std::int64_t kObjectMtime = -1;
+
 bool stat_clean(const dest::Stat& st, std::int64_t recorded_size, std::int64_t recorded_mtime, std::int64_t size) {
-  return st.type == dest::EntryType::file && st.size == recorded_size && st.mtime_ns == recorded_mtime &&
-         recorded_size == size;
+  return st.type == dest::EntryType::file && st.size == recorded_size &&
+         (recorded_mtime == kObjectMtime || st.mtime_ns == recorded_mtime) && recorded_size == size;
 }
 
 }  // namespace
@@ -50,8 +56,10 @@ WorldCheck::WorldCheck(const config::Config& cfg, store::Db& db, std::string vol
 void WorldCheck::open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport) {
   const auto* d = cfg.destination(t.name);
   std::string detail;
-  if (!d || !d->native_mirror()) {
-    t.refusal = refusal(t.name, GateCause::uncheckable_target, "this squirrel can look only at local and sftp mirrors");
+  t.objects = d && d->native_content();
+  if (!d || !(d->native_mirror() || t.objects)) {
+    t.refusal = refusal(t.name, GateCause::uncheckable_target,
+                        "this squirrel can look only at local and sftp mirrors and content-addressed destinations");
     return;
   }
   t.root = d->root;
@@ -103,11 +111,21 @@ std::vector<WorldCheck::Copy> WorldCheck::copies_of(const std::string& target, c
   return out;
 }
 
+std::vector<WorldCheck::Copy> WorldCheck::object_of(const std::string& target, const GateFile& f, const Digest& hash) {
+  if (!store::object_recorded(db_, f.content_id, target)) return {};
+  auto volume_id = db_.query_i64("SELECT id FROM volumes WHERE name = ?", {store::Value{volume_}}).value_or(0);
+  auto size = db_.query_i64("SELECT size_bytes FROM contents WHERE id = ?", {store::Value{f.content_id}}).value_or(-1);
+  return {Copy{0, volume_id, size, kObjectMtime, sync::object_name(hash), f.content_id}};
+}
+
 void WorldCheck::record_finding(Target& t, const Copy& c, GateCause cause, const std::string& detail,
                                 std::int64_t run_id) {
   auto what = fmt::format("offload found {} at {}: {}", to_string(cause), escape_for_display(c.located), detail);
   store::Tx tx(db_);
-  sync::record_lost_copies_in_tx(db_, c.volume_id, t.name, {c.ledger_id}, "offload-check", what, run_id);
+  std::vector<std::int64_t> lost;
+  if (c.object_content) store::forget_object(db_, c.object_content, t.name);
+  else lost.push_back(c.ledger_id);
+  sync::record_lost_copies_in_tx(db_, c.volume_id, t.name, lost, "offload-check", what, run_id);
   tx.commit();
   t.refusal = refusal(t.name, GateCause::alarm_latched, "raised during this offload: " + what);
 }
@@ -117,7 +135,7 @@ std::vector<WorldCheck::Look> WorldCheck::look_at(Target& t, const std::vector<W
   std::vector<std::size_t> recorded;  // batch positions with a recorded copy
   std::vector<std::string> names;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto copies = copies_of(t.name, *batch[i].file);
+    auto copies = t.objects ? object_of(t.name, *batch[i].file, batch[i].hash) : copies_of(t.name, *batch[i].file);
     if (copies.empty()) continue;
     looks[i].copy = copies.front();
     recorded.push_back(i);
@@ -176,8 +194,9 @@ std::optional<GateRefusal> WorldCheck::judge(Target& t, const Want& w, const Loo
     return refusal(t.name, GateCause::copy_missing, fmt::format("{} is gone", escape_for_display(c.located)));
   }
   if (!stat_clean(l.st, c.size, c.mtime_ns, w.size)) {
-    auto detail = fmt::format("{} bytes, mtime {} (recorded {} bytes, mtime {})", l.st.size, l.st.mtime_ns, c.size,
-                              c.mtime_ns);
+    auto detail = c.object_content ? fmt::format("{} bytes (recorded {} bytes)", l.st.size, c.size)
+                                   : fmt::format("{} bytes, mtime {} (recorded {} bytes, mtime {})", l.st.size,
+                                                 l.st.mtime_ns, c.size, c.mtime_ns);
     record_finding(t, c, GateCause::copy_changed, detail, run_id);
     return refusal(t.name, GateCause::copy_changed, detail);
   }

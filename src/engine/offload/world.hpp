@@ -6,13 +6,15 @@
 //
 // | check                                   | when                        | refusal cause           | scope                        |
 // |-----------------------------------------|-----------------------------|-------------------------|------------------------------|
-// | the target is a local destination       | before any file             | uncheckable-target      | the whole target             |
+// | the target is a local or sftp mirror or | before any file             | uncheckable-target      | the whole target             |
+// | content-addressed destination           |                             |                         |                              |
 // | no alarm latched on the target          | before any file             | alarm-latched           | the whole target             |
 // | the root's filesystem survives a reboot | before any file             | volatile-destination    | the whole target             |
 // | the volume's marker is there and ours   | before any file; again when | destination-unreachable | the whole target             |
 // |                                         | a copy is missing           |                         |                              |
 // | a recorded copy of the content exists,  | per file, before its unlink | copy-missing            | the file; the finding is     |
-// | with the recorded size and mtime        |                             | copy-changed            | recorded (copy lost, alarm), |
+// | with the recorded size and mtime (an    |                             | copy-changed            | recorded (copy lost, alarm), |
+// | object: its name, the recorded size)    |                             |                         |                              |
 // | the copy re-hashes to the content       | per file, before its unlink | copy-damaged            | then the rest of the target  |
 //
 // A batch of files is looked at together, with the verdicts of looking at
@@ -63,10 +65,14 @@ class WorldCheck {
     std::string name, root;
     std::unique_ptr<dest::Transport> t;
     std::optional<GateRefusal> refusal;
+    bool objects = false;  // content-addressed: copies are objects
   };
   struct Copy {
     std::int64_t ledger_id = 0, volume_id = 0, size = 0, mtime_ns = 0;
     std::string located;  // name at the destination
+    // An object of a content-addressed destination (objects/<hex>): no
+    // ledger row and no mtime to compare; a finding forgets its record.
+    std::int64_t object_content = 0;
   };
   void open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport);
   // What was seen of one file's copy at a target before judging it.
@@ -77,6 +83,7 @@ class WorldCheck {
     std::string error;  // an I/O error stat'ing or hashing the copy
   };
   std::vector<Copy> copies_of(const std::string& target, const GateFile& f);
+  std::vector<Copy> object_of(const std::string& target, const GateFile& f, const Digest& hash);
   std::vector<Look> look_at(Target& t, const std::vector<Want>& batch);
   void hash_copies(Target& t, std::vector<Look*>& clean);
   std::optional<GateRefusal> judge(Target& t, const Want& w, const Look& l, std::int64_t run_id);

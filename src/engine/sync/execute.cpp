@@ -18,194 +18,11 @@
 
 #include "core/fs.hpp"
 #include "core/text.hpp"
-#include "engine/sync/push.hpp"
+#include "engine/sync/stage.hpp"
 #include "store/files.hpp"
 #include "store/remote_paths.hpp"
 
 namespace sq::engine::sync {
-
-namespace {
-
-struct Item {
-  const PlannedWrite* w = nullptr;
-  bool ok = true;
-  std::string checksum;
-  std::int64_t verified_at = 0;
-  // Set by the in-flight phases, reported afterwards on the driver thread.
-  enum class Trouble { none, drift, error } trouble = Trouble::none;
-  std::string message;
-  bool from_medium = true;      // the read-back came from the device, not the page cache
-  bool by_server = false;       // the destination's server hashed the stored bytes
-  std::string algo;             // of checksum
-  std::string sent_checksum;    // the server's algorithm over the bytes sent, when not BLAKE3
-  std::int64_t stored_mtime = 0;
-  std::exception_ptr fatal;     // a stall or anything but an Error (a simulated crash) must reach the driver
-};
-
-void drop(Push& p, Item& it, const std::string& msg) {
-  it.ok = false;
-  p.report.failed += 1;
-  p.file_error(it.w->path, msg);
-}
-
-void report_trouble(Push& p, Item& it) {
-  auto trouble = std::exchange(it.trouble, Item::Trouble::none);
-  if (trouble == Item::Trouble::error) return drop(p, it, it.message);
-  if (trouble != Item::Trouble::drift) return;
-  it.ok = false;
-  p.report.drift += 1;
-  p.warn(it.w->path, "changed since it was indexed; not stored under the indexed hash — re-index and sync again");
-}
-
-// Runs `step` on every item still ok, with up to `width` items in flight,
-// each on a helper thread while this one waits. A step touches only its
-// item and the transport (which is thread-safe); what it found stays in the
-// item until report_all(). A helper whose transport call stalls is left
-// behind (it never touches these items again) and StallError ends the push.
-template <class Step>
-void run_in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (std::size_t i; (i = next++) < items.size();) {
-      Item& it = items[i];
-      if (!it.ok) continue;
-      try {
-        step(it);
-      } catch (const dest::StallError&) {
-        it.fatal = std::current_exception();  // a hung destination stops the push, not just this path
-      } catch (const Error& e) {
-        it.trouble = Item::Trouble::error;
-        it.message = e.what();
-      } catch (...) {
-        it.fatal = std::current_exception();
-      }
-    }
-  };
-  dest::HelperThreads helpers(*p.raw);
-  for (std::size_t t = 0; t < std::min(width, items.size()); ++t) helpers.spawn(worker);
-  helpers.wait();
-}
-
-// Reports what the steps found, in plan order, on the driver thread; a
-// simulated crash or a stalled call in any step ends the push here.
-void report_all(Push& p, std::vector<Item>& items) {
-  for (auto& it : items)
-    if (it.fatal) std::rethrow_exception(it.fatal);
-  for (auto& it : items) report_trouble(p, it);
-}
-
-template <class Step>
-void in_flight(Push& p, std::vector<Item>& items, std::size_t width, Step step) {
-  run_in_flight(p, items, width, step);
-  report_all(p, items);
-}
-
-void stage_one(Push& p, Item& it) {
-  const auto& w = *it.w;
-  int fd = open_beneath(p.vol.root.get(), w.path, O_RDONLY);
-  if (fd < 0) throw Error(ErrorKind::io, fmt::format("cannot read the source: {}", std::strerror(-fd)));
-  Fd src(fd);
-  auto put = p.t->put(p.staging_for(w.path, p.run_id),
-                      [&](char* buf, std::size_t len) {
-                        for (;;) {
-                          ssize_t n = ::read(fd, buf, len);
-                          if (n >= 0) return static_cast<std::size_t>(n);
-                          if (errno != EINTR) fail_errno("reading the source", errno);
-                        }
-                      },
-                      w.mtime_ns);
-  if (put.bytes != w.size || put.hash != w.hash) it.trouble = Item::Trouble::drift;
-  it.sent_checksum = put.sent_checksum;
-  it.stored_mtime = put.mtime_ns;
-}
-
-// Streams the batch into staging; finish_stage() reports and flushes.
-void stage(Push& p, std::vector<Item>& items) {
-  run_in_flight(p, items, p.in_flight, [&](Item& it) { stage_one(p, it); });
-}
-
-void finish_stage(Push& p, std::vector<Item>& items) {
-  report_all(p, items);
-  p.t->flush();
-}
-
-void take_read_back(Item& it, const dest::ReadBack& rb) {
-  if (rb.bytes != it.w->size || (rb.measured() && !rb.matches(it.w->hash, it.sent_checksum))) {
-    it.trouble = Item::Trouble::error;
-    it.message = rb.by_server ? "the server's hash of the stored copy does not match what was sent — its disk may be "
-                                "failing"
-                              : "the copy read back from the destination does not match — the disk may be failing";
-    return;
-  }
-  it.from_medium = rb.from_medium;
-  it.by_server = rb.by_server;
-  if (!rb.measured()) return;  // the destination cannot look at its bytes: nothing is claimed
-  it.algo = rb.algo;
-  it.checksum = rb.checksum;
-  it.verified_at = now_ns();
-}
-
-// A direct read mostly waits for the device and costs little CPU, so more
-// of them are kept in flight than stagings.
-constexpr std::size_t kReadBacksPerStaging = 4;
-
-void read_back_one(Push& p, Item& it) { take_read_back(it, p.t->read_back(p.staging_for(it.w->path, p.run_id))); }
-
-// A server's hash command is asked for several copies at once (see
-// dest::kReadBackGroupBytes). A failure fails every copy of its group.
-void read_back_group(Push& p, const std::vector<Item*>& group) {
-  std::vector<std::string> names;
-  for (auto* it : group) names.push_back(p.staging_for(it->w->path, p.run_id));
-  try {
-    auto rbs = p.t->read_back_many(names);
-    for (std::size_t i = 0; i < group.size(); ++i) take_read_back(*group[i], rbs[i]);
-  } catch (const dest::StallError&) {
-    group.front()->fatal = std::current_exception();
-  } catch (const Error& e) {
-    for (auto* it : group) {
-      it->trouble = Item::Trouble::error;
-      it->message = e.what();
-    }
-  } catch (...) {
-    group.front()->fatal = std::current_exception();
-  }
-}
-
-void read_back_on_server(Push& p, std::vector<Item>& items) {
-  std::vector<Item*> live;
-  for (auto& it : items)
-    if (it.ok) live.push_back(&it);
-  std::int64_t live_bytes = 0;
-  for (const auto* it : live) live_bytes += it->w->size;
-  // Starting the server's command costs more than hashing a small file: a
-  // batch of small files is one group; big ones are spread over up to
-  // in_flight groups, so the server's cores hash in parallel.
-  auto width = static_cast<std::size_t>(
-      std::clamp<std::int64_t>((live_bytes + dest::kReadBackGroupBytes - 1) / dest::kReadBackGroupBytes, 1,
-                               static_cast<std::int64_t>(p.in_flight)));
-  std::size_t per = std::max<std::size_t>(1, (live.size() + width - 1) / width);
-  std::vector<std::vector<Item*>> groups;
-  for (std::size_t i = 0; i < live.size(); i += per)
-    groups.emplace_back(live.begin() + static_cast<std::ptrdiff_t>(i),
-                        live.begin() + static_cast<std::ptrdiff_t>(std::min(live.size(), i + per)));
-  {
-    dest::HelperThreads helpers(*p.raw);
-    for (const auto& g : groups) helpers.spawn([&p, &g] { read_back_group(p, g); });
-    helpers.wait();
-  }
-  report_all(p, items);
-}
-
-// A copy hashed from the page cache proves less than one read from the
-// device: one such copy makes the whole push claim the weaker method.
-void read_back(Push& p, std::vector<Item>& items) {
-  if (p.raw->hashes_on_server()) read_back_on_server(p, items);
-  else in_flight(p, items, p.in_flight * kReadBacksPerStaging, [&](Item& it) { read_back_one(p, it); });
-  for (const auto& it : items)
-    if (it.ok && !it.from_medium && !it.by_server) p.all_read_back = false;
-}
-
-}  // namespace
 
 // ---- displacing -----------------------------------------------------------
 
@@ -415,7 +232,7 @@ void commit(Push& p, std::vector<Item>& items) {
   }
   auto ids = store::begin_commits(p.db(), p.dest(), p.volume_id(), p.run_id, intents);
   in_flight(p, items, p.in_flight,
-            [&](Item& it) { p.t->rename(p.staging_for(it.w->path, p.run_id), p.in_volume(it.w->path)); });
+            [&](Item& it) { p.t->rename(it.staged, p.in_volume(it.w->path)); });
   // A rename that failed leaves its row pointing at bytes that are not there.
   std::vector<std::int64_t> landed, lost;
   for (std::size_t i = 0; i < committing.size(); ++i) (committing[i]->ok ? landed : lost).push_back(ids[i]);
@@ -432,39 +249,7 @@ void commit(Push& p, std::vector<Item>& items) {
   p.progress(committing.empty() ? "" : committing.back()->w->path);
 }
 
-std::vector<Item> next_batch(const Push& p, const Plan& plan, std::size_t& i) {
-  std::vector<Item> batch;
-  std::int64_t bytes = 0;
-  while (i < plan.writes.size() && batch.size() < p.opts.batch_files && (batch.empty() || bytes < p.opts.batch_bytes)) {
-    bytes += plan.writes[i].size;
-    Item item;
-    item.w = &plan.writes[i++];
-    batch.push_back(std::move(item));
-  }
-  return batch;
-}
 
-// Stages `batch` on a thread of its own while the driver finishes the
-// previous batch. The stage touches only its items and the transport,
-// never the database; the driver reports what it found once it joins.
-class StageAhead {
- public:
-  // `batch` is not empty: a failure outside the steps lands in its first item.
-  StageAhead(Push& p, std::vector<Item>& batch)
-      : thread_([&p, &batch] {
-          try {
-            stage(p, batch);
-          } catch (...) {
-            batch.front().fatal = std::current_exception();
-          }
-        }) {}
-  ~StageAhead() { thread_.join(); }
-  StageAhead(const StageAhead&) = delete;
-  StageAhead& operator=(const StageAhead&) = delete;
-
- private:
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -479,11 +264,12 @@ void execute_plan(Push& p, const Plan& plan) {
   if (!plan.writes.empty()) p.progress("");
   std::size_t i = 0;
   bool overlap = p.in_flight > 1;
-  std::vector<Item> batch = next_batch(p, plan, i);
+  auto staged = [&p](const PlannedWrite& w) { return p.staging_for(w.path, p.run_id); };
+  std::vector<Item> batch = next_batch(p, plan, i, p.opts.batch_files, staged);
   stage(p, batch);
   while (!batch.empty()) {
     finish_stage(p, batch);
-    std::vector<Item> next = next_batch(p, plan, i);
+    std::vector<Item> next = next_batch(p, plan, i, p.opts.batch_files, staged);
     {
       std::optional<StageAhead> ahead;
       if (overlap && !next.empty()) ahead.emplace(p, next);

@@ -17,10 +17,12 @@ namespace {
 
 std::unique_ptr<dest::Transport> guard_for(Push& p, std::int64_t run_id, bool bootstrap) {
   store::Db* db = &p.db();
-  dest::GuardContext g{run_id, bootstrap, [db](std::int64_t id) {
+  dest::GuardContext g{run_id, bootstrap,
+                       [db](std::int64_t id) {
                          auto r = store::get_run(*db, id);
                          return r && store::is_terminal(r->status);
-                       }};
+                       },
+                       p.layout};
   // Borrowed, not owned: one open destination is guarded first for
   // bootstrap and then for the run.
   return dest::guarded(std::make_unique<dest::ForwardingTransport>(*p.raw), g);
@@ -34,9 +36,21 @@ const config::Destination& require_native_mirror(const config::Config& cfg, cons
                                                         "in {}", escape_for_display(name), cfg.file.string()));
   if (!d->native_mirror())
     throw Error(ErrorKind::usage, fmt::format("destination \"{}\" is {} {}{}; this squirrel writes local and sftp "
-                                              "mirrors only so far",
+                                              "mirrors (and, with sync, content-addressed destinations) only so far",
                                               name, d->type, d->layout, d->crypt ? " with crypt" : ""));
   return *d;
+}
+
+const config::Destination& require_push_target(const config::Config& cfg, const std::string& name) {
+  const auto* d = cfg.destination(name);
+  if (d && d->native_content()) return *d;
+  return require_native_mirror(cfg, name);
+}
+
+dest::Layout layout_of(const config::Destination& d) {
+  if (d.layout == "content-addressed") return dest::Layout::content_addressed;
+  if (d.layout == "packed") return dest::Layout::packed;
+  return dest::Layout::mirror;
 }
 
 dest::SftpOptions sftp_options_of(const config::Destination& d) {
@@ -85,8 +99,8 @@ void require_index_run(store::Db& db, std::int64_t volume_id, const std::string&
 void refuse_shallow(const Push& p) {
   if (p.opts.shallow)
     throw Error(ErrorKind::refused,
-                fmt::format("--shallow is refused for destination \"{}\": it is a native mirror, where every copy is "
-                            "read back and there is no checksum comparison to skip — sync without --shallow",
+                fmt::format("--shallow is refused for destination \"{}\": squirrel writes it itself and reads every "
+                            "copy back, so there is no checksum comparison to skip — sync without --shallow",
                             p.dest()));
 }
 
@@ -165,12 +179,21 @@ void open_destination_root(Push& p) {
 
 namespace {
 
+// objects/ and packs/ sit beside the volumes of a content layout.
+void refuse_artifact_volume_name(const Push& p) {
+  if (p.content_layout() && (p.name() == kObjectsDir || p.name() == "packs"))
+    throw Error(ErrorKind::refused, fmt::format("volume \"{}\" cannot be stored at destination \"{}\": its layout "
+                                                "keeps its {} there — rename the volume or use a mirror",
+                                                p.name(), p.dest(), p.name()));
+}
+
 void preflight(Push& p) {
   auto vol_row = store::find_volume(p.db(), p.name());
   try {
     p.vol = resolve_volume(p.cfg, p.db(), p.name(), ResolveMode::existing);
     require_destination_layout(p.cfg, p.dest());
     refuse_shallow(p);
+    refuse_artifact_volume_name(p);
     require_index_run(p.db(), p.volume_id(), p.name());
     judge_volatility(p);
     open_destination_root(p);
@@ -187,7 +210,7 @@ void preflight(Push& p) {
 void begin(Push& p) {
   store::BeginOptions bo;
   bo.shallow = false;  // a native mirror always compares content
-  if (!store::has_ledger_rows(p.db(), p.dest(), p.volume_id())) bo.id_above = highest_run_named(*p.t, p.name());
+  if (!store::has_ledger_rows(p.db(), p.dest(), p.volume_id())) bo.id_above = highest_run_named(*p.t, p.name(), p.content_layout());
   p.run_id = store::begin_run_or_throw(p.db(), {store::RunKind::sync, p.volume_id(), p.dest()}, bo);
   p.report.run_id = p.run_id;
   // A file a killed offload unlinked must not be planned as present.
@@ -215,9 +238,10 @@ namespace {
 std::pair<store::VerifyMethod, bool> measured_method(Push& p) {
   if (!p.all_read_back || !p.volatile_fs.empty() || !p.raw->durability_gap().empty())
     return {store::VerifyMethod::presence_size, false};
+  if (p.content_layout() && !all_contents_fingerprinted(p)) return {store::VerifyMethod::presence_size, false};
   // Literal state and NULL test: they select the partial index of
   // unverified live rows, which is empty on a fully verified mirror.
-  auto pending = p.db().query_i64(
+  auto pending = p.content_layout() ? std::optional<std::int64_t>(0) : p.db().query_i64(
       "SELECT EXISTS (SELECT 1 FROM remote_paths WHERE destination = ? AND state = 'live' AND checksum IS NULL AND "
       "folder_id IN (SELECT id FROM folders WHERE volume_id = ?))",
       {store::Value{p.dest()}, store::Value{p.volume_id()}});
@@ -270,8 +294,8 @@ void finish_failed(Push& p, const std::string& what, bool refused) {
 // a dry run refuses what the push would refuse, and copies a first push
 // would adopt count as already there.
 void dry_run_plan(Push& p) {
-  if (p.raw) watermark(p);
-  auto plan = plan_mirror(p.db(), p.volume_id(), p.dest());
+  std::int64_t since = p.raw ? watermark(p) : 0;
+  auto plan = p.content_layout() ? plan_objects(p, since).uploads : plan_mirror(p.db(), p.volume_id(), p.dest());
   for (const auto& w : plan.writes) {
     if (auto a = p.adoptable.find(w.path); a != p.adoptable.end() && a->second == w.content_id) {
       p.report.already_live += 1;
@@ -283,10 +307,23 @@ void dry_run_plan(Push& p) {
   p.report.already_live += plan.already_live;
 }
 
+// A content layout uploads the delta's contents not yet there, then seals
+// the segment; any failure leaves the segment unwritten (the watermark holds).
+void content_body(Push& p, const std::vector<store::OriginMax>& snapshot, std::int64_t since) {
+  auto plan = plan_objects(p, since);
+  p.report.planned = static_cast<std::int64_t>(plan.uploads.writes.size());
+  p.report.already_live = plan.uploads.already_live;
+  push_objects(p, plan);
+  if (p.report.failed || p.report.drift) return finish_partial(p);
+  seal_receipt(p, since);
+  finish_success(p, snapshot);
+}
+
 void push_body(Push& p) {
   auto snapshot = store::present_origin_maxima(p.db(), p.volume_id(), p.st.self_node_id());
   reconcile(p);
   std::int64_t since = watermark(p);
+  if (p.content_layout()) return content_body(p, snapshot, since);
   auto plan = plan_mirror(p.db(), p.volume_id(), p.dest());
   p.report.planned = static_cast<std::int64_t>(plan.writes.size());
   p.report.already_live = plan.already_live;
@@ -318,8 +355,9 @@ SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const st
   report.volume = volume;
   report.destination = destination;
   report.dry_run = opts.dry_run;
-  const auto& d = require_native_mirror(cfg, destination);
+  const auto& d = require_push_target(cfg, destination);
   Push p(cfg, st, opts, listener, report, d.root);
+  p.layout = layout_of(d);
   p.in_flight = opts.in_flight ? opts.in_flight : default_in_flight(d);
   preflight(p);
   if (opts.dry_run) {

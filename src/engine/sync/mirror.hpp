@@ -82,6 +82,11 @@ struct SyncReport {
 // itself: on a local disk, or on an SFTP server (without crypt).
 const config::Destination& require_native_mirror(const config::Config& cfg, const std::string& name);
 
+// The destination's config when sync can write it: a native mirror, or a
+// content-addressed destination on a local disk or an SFTP server.
+const config::Destination& require_push_target(const config::Config& cfg, const std::string& name);
+dest::Layout layout_of(const config::Destination& d);
+
 // The SFTP connection settings of an sftp destination.
 dest::SftpOptions sftp_options_of(const config::Destination& d);
 
@@ -105,7 +110,8 @@ std::optional<std::string> marker_problem(dest::Transport& t, const std::string&
 // database that does not know the mirror's runs (recovered, or new on a
 // fresh machine) numbers its runs above it, so no name a lost run wrote
 // there is used again.
-std::int64_t highest_run_named(dest::Transport& t, const std::string& volume);
+// A content layout's segments (<volume>/index/run-N) count too.
+std::int64_t highest_run_named(dest::Transport& t, const std::string& volume, bool content_layout = false);
 
 SyncReport run_mirror_sync(const config::Config& cfg, store::Store& st, const std::string& volume,
                            const std::string& destination, const SyncOptions& opts, const SyncListener& listener = {});

@@ -3,6 +3,7 @@
 
 #include "core/text.hpp"
 #include "engine/sync/push.hpp"
+#include "store/artifacts.hpp"
 #include "store/remote_paths.hpp"
 
 namespace sq::engine::sync {
@@ -19,7 +20,9 @@ std::string Push::history_for(const std::string& path, std::int64_t run) const {
   return in_volume(fmt::format("{}/run-{}/{}", kHistory, run, path));
 }
 
-std::string Push::receipt(std::int64_t run) const { return in_volume(fmt::format("{}/run-{}", kIndexDir, run)); }
+std::string Push::receipt(std::int64_t run) const {
+  return in_volume(fmt::format("{}/run-{}", content_layout() ? kSegmentDir : kIndexDir, run));
+}
 
 void Push::warn(const std::string& path, const std::string& msg) {
   if (listener) listener({SyncEvent::Type::warning, path, msg, files_done, files_total, bytes_done, bytes_total});
@@ -63,6 +66,9 @@ bool volume_dir_holds_data(Push& p) {
 std::int64_t watermark(Push& p) {
   std::int64_t last = last_success(p);
   bool recorded = store::has_ledger_rows(p.db(), p.dest(), p.volume_id());
+  if (p.content_layout())
+    recorded = recorded || store::count_objects(p.db(), p.dest()) > 0 || store::count_remote_packs(p.db(), p.dest()) > 0;
+  if (last == 0 && p.content_layout()) return 0;  // objects already there are confirmed, never adopted blindly
   if (last == 0) {
     if (volume_dir_holds_data(p)) adopt_vouched_copies(p, !recorded);
     return 0;
@@ -70,9 +76,9 @@ std::int64_t watermark(Push& p) {
   if (p.t->stat(p.receipt(last)).type == dest::EntryType::file) return last;
   if (!recorded && !volume_dir_holds_data(p)) return 0;
   throw Error(ErrorKind::refused,
-              fmt::format("the receipt of the last successful sync (run {}) is missing at {}/{} — the destination may "
+              fmt::format("the {} of the last successful sync (run {}) is missing at {}/{} — the destination may "
                           "have been wiped or replaced; if so run `squirrel destination reset {}` and sync again",
-                          last, p.root, p.receipt(last), p.dest()));
+                          p.content_layout() ? "segment" : "receipt", last, p.root, p.receipt(last), p.dest()));
 }
 
 // ---- reconcile ----------------------------------------------------------

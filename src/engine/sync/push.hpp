@@ -29,6 +29,7 @@ struct Push {
   std::string root;                          // destination root directory
   std::unique_ptr<dest::Transport> raw;      // unguarded; only wrapped copies are used for moves
   std::unique_ptr<dest::Transport> t;        // guarded by this push's run
+  dest::Layout layout = dest::Layout::mirror;
   std::int64_t run_id = 0;
   std::int64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
   bool all_read_back = true;
@@ -43,7 +44,9 @@ struct Push {
   std::string staging_dir(std::int64_t run) const;
   std::string staging_for(const std::string& path, std::int64_t run) const;
   std::string history_for(const std::string& path, std::int64_t run) const;
+  // A run's landing evidence: a mirror's receipt, a content layout's segment.
   std::string receipt(std::int64_t run) const;
+  bool content_layout() const { return layout != dest::Layout::mirror; }
   void warn(const std::string& path, const std::string& msg);
   void file_error(const std::string& path, const std::string& msg);
   void progress(const std::string& path);
@@ -65,5 +68,27 @@ void execute_plan(Push& p, const Plan& plan);           // stage, flush, read ba
 void seal_receipt(Push& p, std::int64_t since_run);     // writes <V>/.squirrel-index/run-<id>
 void ride_along_snapshot(Push& p);                      // never throws; warns
 void remove_own_staging(Push& p);                       // after the finish; never throws; warns
+
+// The content layouts (content/objects.cpp).
+inline constexpr const char* kObjectsDir = "objects";
+inline constexpr const char* kSegmentDir = "index";
+std::string object_name(const Digest& hash);            // objects/<64 hex>
+// The volume's present contents, one source each: what the push uploads
+// (every one the destination does not hold by the records), and the
+// delta's contents it holds already by the records.
+struct ObjectPlan {
+  Plan uploads;
+  std::vector<PlannedWrite> recorded;
+};
+ObjectPlan plan_objects(Push& p, std::int64_t since_run);
+// Looks at the recorded objects of the plan (a stat each, in batches): one
+// that is gone or has another size fails that content, since records are
+// claims and a wiped destination must not be sealed over. Then uploads the
+// rest as objects, each confirmed and then recorded; a failed or drifted
+// content is counted in the report and leaves no row.
+void push_objects(Push& p, const ObjectPlan& plan);
+// fingerprint-verified when every present content of the volume is an
+// object (or pack member) at the destination with a verified checksum.
+bool all_contents_fingerprinted(Push& p);
 
 }  // namespace sq::engine::sync

@@ -27,9 +27,9 @@ std::optional<std::int64_t> run_named(std::string_view name) {
 
 }  // namespace
 
-std::int64_t highest_run_named(dest::Transport& t, const std::string& volume) {
+std::int64_t highest_run_named(dest::Transport& t, const std::string& volume, bool content_layout) {
   std::int64_t highest = 0;
-  for (const char* sub : {kIndexDir, kHistory, kStaging}) {
+  for (const char* sub : {kIndexDir, kHistory, kStaging, content_layout ? kSegmentDir : kIndexDir}) {
     auto dir = volume + "/" + sub;
     if (t.stat(dir).type != dest::EntryType::directory) continue;
     for (const auto& e : t.list(dir))

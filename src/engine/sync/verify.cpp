@@ -14,6 +14,7 @@
 #include "engine/layout_check.hpp"
 #include "engine/volume.hpp"
 #include "store/alarms.hpp"
+#include "store/artifacts.hpp"
 #include "store/evidence.hpp"
 #include "store/remote_paths.hpp"
 #include "store/volumes.hpp"
@@ -27,6 +28,9 @@ struct VolumeCheck {
   std::int64_t run_id = 0;
   std::vector<store::LedgerRow> rows;
   std::vector<VerifyFinding> findings;
+  // A finding about what the volume shares with others (an object of a
+  // content-addressed destination) taints it without being its own.
+  bool tainted = false;
 };
 
 std::string located(const std::string& volume, const store::LedgerRow& r) {
@@ -256,9 +260,12 @@ bool has_unverified_copies(store::Db& db, std::int64_t volume_id, const std::str
 // path still waits for a lost copy to be rewritten. It claims what it
 // measured (`method`) only when every live copy carries a checksum; copies
 // on a memory filesystem, or never hashed by anyone, give presence+size.
-bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest, std::optional<store::VerifyMethod> method) {
+bool refresh(store::Db& db, std::int64_t volume_id, const std::string& dest, std::optional<store::VerifyMethod> method,
+             bool objects) {
   if (store::count_lost_copies(db, volume_id, dest) > 0) return false;
+  if (objects && !store::volume_contents_held(db, volume_id, dest, false)) return false;
   if (method && has_unverified_copies(db, volume_id, dest)) method.reset();
+  if (method && objects && !store::volume_contents_held(db, volume_id, dest, true)) method.reset();
   for (const auto& c : store::vector_of(db, volume_id, dest)) {
     if (c.source_node_id) continue;
     store::upsert_vector_in_tx(db, {volume_id, dest, c.origin_node_id, c.origin_run_id,
@@ -279,16 +286,20 @@ std::optional<store::VerifyMethod> pass_method(const VerifyReport& rep, const Ve
 }
 
 void close_volume(store::Db& db, VolumeCheck& vc, const std::string& dest, VerifyReport& rep,
-                  std::optional<store::VerifyMethod> method) {
-  bool clean = vc.findings.empty();
-  std::string err = clean ? "" : fmt::format("{} copy(ies) missing or changed", vc.findings.size());
+                  std::optional<store::VerifyMethod> method, bool objects) {
+  bool clean = vc.findings.empty() && !vc.tainted;
+  std::string err = clean ? ""
+                    : vc.findings.empty()
+                        ? "objects it shares with other volumes are missing or changed (see that volume's verify run)"
+                        : fmt::format("{} copy(ies) missing or changed", vc.findings.size());
   store::Assignments cols{{"file_count", store::Value{static_cast<std::int64_t>(vc.rows.size())}},
                           {"error", clean ? store::Value{} : store::Value{err}}};
   store::finish_record(db, store::kRunsTable, vc.run_id, clean ? "success" : "partial", cols,
                        [&](store::Db& d, std::int64_t id, std::int64_t at, std::string_view status) {
                          store::append_audit(d, id, "finish", std::nullopt, at, std::string(status));
                          if (clean) {
-                           if (refresh(d, vc.row.id, dest, method)) rep.refreshed_volumes.push_back(vc.row.name);
+                           if (refresh(d, vc.row.id, dest, method, objects))
+                             rep.refreshed_volumes.push_back(vc.row.name);
                            return;
                          }
                          std::vector<std::int64_t> lost;
@@ -335,6 +346,31 @@ std::string volatile_type(const std::string& root) {
   }
 }
 
+// What the object pass found, written once it is over: confirmed objects
+// stamped, lost ones forgotten (the next push uploads them again), and each
+// finding given to the volume it concerns — an object's to the first
+// volume, tainting the others, since they may share it.
+void apply_object_pass(store::Db& db, const std::string& dest, ObjectFindings& found, std::vector<VolumeCheck>& vols,
+                       VerifyReport& rep) {
+  store::Tx tx(db);
+  for (const auto& s : found.stamps)
+    db.execute("UPDATE remote_objects SET checksum_algo = ?, checksum = ?, verified_at_ns = ? WHERE content_id = ? AND "
+               "destination = ?",
+               {store::Value{s.algo}, store::Value{s.checksum}, store::Value{s.at_ns}, store::Value{s.content_id},
+                store::Value{dest}});
+  for (auto id : found.lost_contents) store::forget_object(db, id, dest);
+  tx.commit();
+  rep.orphans = found.orphans;
+  for (auto& f : found.findings) {
+    auto vc = std::find_if(vols.begin(), vols.end(), [&](const VolumeCheck& v) { return v.row.name == f.volume; });
+    if (vc == vols.end()) {
+      for (auto& v : vols) v.tainted = true;
+      vc = vols.begin();
+    }
+    vc->findings.push_back(std::move(f));
+  }
+}
+
 void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, const std::string& dest,
                     const Error& e) {
   for (const auto& v : vols)
@@ -345,7 +381,8 @@ void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, co
 
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
                         const VerifyOptions& opts, const ProgressListener& listener) {
-  const auto& d = require_native_mirror(cfg, destination);
+  const auto& d = require_push_target(cfg, destination);
+  bool objects = layout_of(d) == dest::Layout::content_addressed;
   auto& db = st.db();
   VerifyReport rep;
   rep.destination = destination;
@@ -370,16 +407,19 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     throw;
   }
   auto checks = begin_checks(db, vols, destination);
+  ObjectFindings found;
   try {
     // On a helper, so the calls run inline (not each handed to a worker)
     // and a stalled one is left behind; it makes no transport call inside
     // a database statement, so the database is then free for the finish.
     dest::HelperThreads helper(*t);
     helper.spawn([&] {
+      if (objects) return void(found = verify_objects(*t, db, destination, vols, opts, rep, listener));
       stat_all(*t, checks, listener);
       rehash_rows(*t, db, checks, opts, rep, listener);
     });
     helper.wait();
+    if (objects) apply_object_pass(db, destination, found, checks, rep);
   } catch (const std::exception& e) {
     for (auto& vc : checks) store::finish_run(db, vc.run_id, {store::RunStatus::failed, e.what(), 0, std::nullopt});
     throw;
@@ -389,7 +429,7 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
   for (auto& vc : checks) {
     rep.checked += static_cast<std::int64_t>(vc.rows.size());
     rep.run_ids.push_back(vc.run_id);
-    close_volume(db, vc, destination, rep, method);
+    close_volume(db, vc, destination, rep, method, objects);
   }
   clear_if_clean(db, destination, checks, rep);
   return rep;

@@ -14,6 +14,7 @@
 #include "engine/progress.hpp"
 #include "engine/sync/mirror.hpp"
 #include "store/store.hpp"
+#include "store/volumes.hpp"
 
 namespace sq::engine::sync {
 
@@ -43,12 +44,33 @@ struct VerifyReport {
   bool alarm_raised = false, alarm_cleared = false;
   std::vector<std::string> refreshed_volumes;
   std::string volatile_fs;  // the memory filesystem the copies are on: refreshed as presence+size only
+  // A content-addressed destination: objects there that no record names
+  // (an interrupted push's, or another database's). Harmless; not findings.
+  std::int64_t orphans = 0;
 };
 
 // `listener` hears two phases: "checking" (every copy stat'ed; no bytes)
 // and "re-hashing" (the copies this pass reads, with their bytes).
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
                         const VerifyOptions& opts, const ProgressListener& listener = {});
+
+// The pass over a content-addressed destination (content/verify_objects.cpp),
+// run before anything is written: what it found, and what the caller
+// records once the pass is over.
+struct ObjectFindings {
+  struct Stamp {
+    std::int64_t content_id = 0;
+    std::string algo, checksum;
+    std::int64_t at_ns = 0;
+  };
+  std::vector<VerifyFinding> findings;     // volume "" for an object, else a volume's segment
+  std::vector<std::int64_t> lost_contents; // objects found gone or damaged: their records go
+  std::vector<Stamp> stamps;               // objects confirmed this pass
+  std::int64_t orphans = 0;
+};
+ObjectFindings verify_objects(dest::Transport& t, store::Db& db, const std::string& dest,
+                              const std::vector<store::VolumeRow>& vols, const VerifyOptions& o, VerifyReport& rep,
+                              const ProgressListener& listener);
 
 // A finding about copies at `dest` (verify's, or offload's look before an
 // unlink): marks the ledger rows lost, demotes the volume's locally verified
