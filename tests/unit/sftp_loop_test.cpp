@@ -22,7 +22,10 @@ namespace sq::test {
 namespace {
 
 struct SftpSandbox : LoopSandbox {
-  explicit SftpSandbox(SshServerOptions o = {}) : server(root() / "sshd", o) { use(); }
+  explicit SftpSandbox(SshServerOptions o = {}, std::string layout_line = "")
+      : server(root() / "sshd", o), layout(std::move(layout_line)) {
+    use();
+  }
 
   fs::path remote() const { return server.root() / "backup"; }
   fs::path vremote() const { return remote() / "photos"; }
@@ -36,7 +39,7 @@ struct SftpSandbox : LoopSandbox {
                      "\"\nsync_to = [\"nas\"]\noffload_requires = [\"nas\"]\n\n[destinations.nas]\ntype = \"sftp\"\n"
                      "host = \"127.0.0.1\"\nport = " +
                      std::to_string(port ? port : server.port()) + "\nuser = \"" + server.user() + "\"\nroot = \"" +
-                     remote().string() + "\"\n" + login);
+                     remote().string() + "\"\n" + layout + login);
   }
 
   void fill() const {
@@ -53,7 +56,63 @@ struct SftpSandbox : LoopSandbox {
   }
 
   SshServer server;
+  std::string layout;  // a `layout = ...` line for [destinations.nas], or empty (a mirror)
 };
+
+const std::string kContentAddressed = "layout = \"content-addressed\"\n";
+
+std::set<std::string> objects_on(const SftpSandbox& s) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(s.remote() / "objects", ec)) out.insert(e.path().filename());
+  return out;
+}
+
+TEST(SftpContentLoop, TheWholeLoopOverAContentAddressedServerEndsByteIdentical) {
+  SftpSandbox s({}, kContentAddressed);
+  s.fill();
+  s.put("same-as-a.txt", "alpha");
+  auto before = user_files(s.volume_dir());
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  EXPECT_EQ(objects_on(s).size(), 3u) << "four files, three contents";
+  EXPECT_FALSE(fs::exists(s.vremote() / "a.txt")) << "no paths of the volume at a content-addressed destination";
+  EXPECT_EQ(s.method(), "server-hash");
+  auto v = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(v[0]["findings"].size(), 0u);
+  EXPECT_EQ(v[0]["rehashed"], 3);
+  s.ok({"offload", "photos", "."});
+  EXPECT_TRUE(user_files(s.volume_dir()).empty()) << "offloaded";
+  s.ok({"restore", "photos"});
+  EXPECT_EQ(user_files(s.volume_dir()), before) << "restored byte for byte";
+
+  // An object damaged on the server, its size kept: the server's hash finds it.
+  auto obj = s.remote() / "objects" / *objects_on(s).begin();
+  fs::permissions(obj, fs::perms::owner_write, fs::perm_options::add);
+  auto bytes = read_file(obj);
+  bytes[0] = static_cast<char>(bytes[0] ^ 1);
+  write_file(obj, bytes);
+  auto found = s.json({"verify", "nas", "--full"}, 1);
+  ASSERT_EQ(found[0]["findings"].size(), 1u);
+  EXPECT_EQ(found[0]["findings"][0]["kind"], "changed");
+}
+
+TEST(SftpContentLoop, AnSftpOnlyAccountOffloadsOnlyOnceVerifyDownloadedTheObjects) {
+  SftpSandbox s(SshServerOptions{true}, kContentAddressed);
+  s.fill();
+  auto before = user_files(s.volume_dir());
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  EXPECT_EQ(s.method(), "presence+size") << "nothing hashed the stored objects";
+  s.ok({"offload", "photos", "."});
+  EXPECT_EQ(user_files(s.volume_dir()), before) << "nothing was unlinked";
+  auto v = s.json({"verify", "nas", "--download", "--full"});
+  EXPECT_EQ(v[0]["method"], "download-blake3");
+  s.ok({"offload", "photos", "."});
+  EXPECT_TRUE(user_files(s.volume_dir()).empty());
+  s.ok({"restore", "photos"});
+  EXPECT_EQ(user_files(s.volume_dir()), before);
+}
 
 TEST(SftpLoop, TheWholeLoopWithAServerThatHashesEndsByteIdentical) {
   SftpSandbox s;
