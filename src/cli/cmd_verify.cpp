@@ -38,8 +38,12 @@ void print_report(const engine::sync::VerifyReport& r) {
   for (const auto& f : r.findings) {
     // An object of a content-addressed destination belongs to no one volume.
     auto where = f.volume.empty() ? escape_for_display(f.path) : f.volume + "/" + escape_for_display(f.path);
-    std::fprintf(stderr, "ALARM: %s: %s %s — %s; the next sync rewrites it, offload no longer trusts %s\n",
-                 r.destination.c_str(), where.c_str(), f.kind.c_str(), f.detail.c_str(), r.destination.c_str());
+    // An object name is never replaced: a damaged one must go by hand first.
+    const char* fix = f.volume.empty() && f.kind == "changed"
+                          ? "look at it and remove it by hand, then the next sync writes it again"
+                          : "the next sync rewrites it";
+    std::fprintf(stderr, "ALARM: %s: %s %s — %s; %s, offload no longer trusts %s\n", r.destination.c_str(),
+                 where.c_str(), f.kind.c_str(), f.detail.c_str(), fix, r.destination.c_str());
   }
   print(fmt::format("verify {}: checked={} rehashed={} ({} of {}) findings={}{}{}{}\n", r.destination, r.checked,
                     r.rehashed, format_bytes(r.bytes_rehashed), format_bytes(r.bytes_stored), r.findings.size(),

@@ -8,7 +8,7 @@
 //  rule                                   | where it holds
 //  ---------------------------------------+-----------------------------------
 //  one object row per (content, dest)     | remote_objects primary key
-//  a content is packed at most once       | pack_members primary key
+//  a content is in a pack at most once    | pack_members primary key (pack, content)
 //  a pack row per destination holding it  | remote_packs primary key
 //  checksum and its algorithm go together | CHECK on both ledgers
 //  "already there" = object or member of  | content_at_destination()

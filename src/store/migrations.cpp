@@ -24,6 +24,8 @@ const std::vector<Migration>& migrations() {
       {8, "forgotten volumes", [](Db& db) { db.exec(kSchemaV8); }},
       {9, "content-addressed and packed layouts: remote_objects, packs, pack_members, remote_packs",
        [](Db& db) { db.exec(kSchemaV9); }},
+      {10, "a content may be a member of several packs (one per destination that needs it)",
+       [](Db& db) { db.exec(kSchemaV10); }},
   };
   return registry;
 }

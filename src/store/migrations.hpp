@@ -24,6 +24,7 @@ extern const char* const kSchemaV6;
 extern const char* const kSchemaV7;
 extern const char* const kSchemaV8;
 extern const char* const kSchemaV9;
+extern const char* const kSchemaV10;
 
 // The registry of this binary, strictly ascending.
 const std::vector<Migration>& migrations();

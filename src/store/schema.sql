@@ -117,12 +117,13 @@ CREATE TABLE offload_intents (
   FOREIGN KEY (folder_id, name, content_id) REFERENCES files(folder_id, name, content_id)
 ) STRICT, WITHOUT ROWID;
 
-CREATE TABLE pack_members (
-  content_id INTEGER NOT NULL PRIMARY KEY REFERENCES contents(id),
+CREATE TABLE "pack_members" (
   pack_id INTEGER NOT NULL REFERENCES packs(id),
+  content_id INTEGER NOT NULL REFERENCES contents(id),
   byte_offset INTEGER NOT NULL CHECK (byte_offset >= 0),
-  byte_length INTEGER NOT NULL CHECK (byte_length >= 0)
-) STRICT;
+  byte_length INTEGER NOT NULL CHECK (byte_length >= 0),
+  PRIMARY KEY (pack_id, content_id)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE packs (
   id INTEGER PRIMARY KEY,
@@ -227,7 +228,7 @@ CREATE INDEX idx_folders_parent ON folders(parent_id);
 
 CREATE INDEX idx_hook_runs_volume_trigger ON hook_runs(volume_id, trigger, started_at_ns);
 
-CREATE INDEX idx_pack_members_pack ON pack_members(pack_id);
+CREATE INDEX idx_pack_members_content ON pack_members(content_id);
 
 CREATE INDEX idx_remote_paths_dest_content ON remote_paths(destination, content_id)
   WHERE state IN ('live','displaced');

@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/text.hpp"
@@ -30,9 +31,6 @@ std::string object_name(const Digest& hash) { return fmt::format("{}/{}", kObjec
 
 namespace {
 
-// Objects per batch (spec: 64 / the push's batch bytes): one stat_many,
-// one staging pass and one server hash command each.
-constexpr std::size_t kObjectBatch = 64;
 
 // Every present content of the volume, not only the delta: an object that
 // verify found lost (and forgot) is uploaded again by the next push.
@@ -189,15 +187,32 @@ void push_objects(Push& p, const ObjectPlan& op) {
   if (!plan.writes.empty()) p.progress("");
   auto staged = [&p](const PlannedWrite& w) { return p.staging_dir(p.run_id) + "/" + to_hex(blake3(object_name(w.hash))); };
   std::size_t i = 0;
-  for (auto batch = next_batch(p, plan, i, kObjectBatch, staged); !batch.empty();
-       batch = next_batch(p, plan, i, kObjectBatch, staged)) {
-    std::vector<Landed> landed;
-    take_existing(p, batch, landed);
-    stage(p, batch);
+  // As in a mirror push: with more than one object in flight the next
+  // batch is staged while this one is read back, moved and recorded.
+  bool overlap = p.in_flight > 1;
+  // A batch is one stat_many, one staging pass, one flush and one server
+  // hash command: as large as a mirror push's (the spec's 64 costs a flush
+  // per 64 small files).
+  const auto per_batch = p.opts.batch_files;
+  auto batch = next_batch(p, plan, i, per_batch, staged);
+  std::vector<Landed> landed;
+  take_existing(p, batch, landed);
+  stage(p, batch);
+  while (!batch.empty()) {
     finish_stage(p, batch);
-    read_back(p, batch);
-    move_into_place(p, batch, landed);
-    record(p, landed);
+    auto next = next_batch(p, plan, i, per_batch, staged);
+    std::vector<Landed> next_landed;
+    take_existing(p, next, next_landed);
+    {
+      std::optional<StageAhead> ahead;
+      if (overlap && !next.empty()) ahead.emplace(p, next);
+      read_back(p, batch);
+      move_into_place(p, batch, landed);
+      record(p, landed);
+    }
+    if (!overlap) stage(p, next);
+    batch = std::move(next);
+    landed = std::move(next_landed);
   }
 }
 
