@@ -46,20 +46,26 @@ nlohmann::json report_json(const engine::sync::SyncReport& r) {
           {"foreign", r.foreign},       {"drift", r.drift},             {"failed", r.failed},
           {"adopted", r.adopted},       {"left_foreign", r.left_foreign},
           {"method", r.method},         {"evidence_advanced", r.evidence_advanced}, {"error", r.error},
-          {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)}};
+          {"volatile_fs", r.volatile_fs.empty() ? nlohmann::json() : nlohmann::json(r.volatile_fs)},
+          {"packs", r.packs},           {"pack_contents", r.pack_contents}, {"pack_bytes", r.pack_bytes},
+          {"packs_estimated", r.packs_estimated}};
 }
 
 // Adoption is rare (a first push onto copies squirrel has no record of),
 // so it is named only when it happens.
 std::string summary(const engine::sync::SyncReport& r) {
   if (r.dry_run)
-    return fmt::format("(dry-run) {} → {}: would write {} file(s), {}; {} already there{}\n", r.volume, r.destination,
+    return fmt::format("(dry-run) {} → {}: would write {} file(s), {}; {} already there{}{}\n", r.volume, r.destination,
                        r.planned, format_bytes(r.bytes), r.already_live,
-                       r.adopted ? fmt::format(" (of them {} to adopt once read back)", r.adopted) : "");
-  return fmt::format("{} → {}: run={} {} written={} ({}) unchanged={} displaced={} foreign={} drift={} failed={}{}{}\n",
+                       r.adopted ? fmt::format(" (of them {} to adopt once read back)", r.adopted) : "",
+                       r.pack_contents ? fmt::format("; {} of them ({}) into about {} pack(s)", r.pack_contents,
+                                                     format_bytes(r.pack_bytes), r.packs_estimated)
+                                       : "");
+  return fmt::format("{} → {}: run={} {} written={} ({}) unchanged={} displaced={} foreign={} drift={} failed={}{}{}{}\n",
                      r.volume, r.destination, r.run_id, store::to_string(r.status), r.written, format_bytes(r.bytes),
                      r.already_live, r.displaced, r.displaced_unrecorded, r.drift, r.failed,
                      r.adopted ? fmt::format(" adopted={}", r.adopted) : "",
+                     r.packs ? fmt::format(" packs={}", r.packs) : "",
                      r.method.empty() ? "" : " evidence=" + r.method);
 }
 

@@ -63,7 +63,7 @@ std::vector<std::string> targets(const config::Config& cfg, const VerifyFlags& f
   if (!f.destination.empty()) return {f.destination};
   std::vector<std::string> out;
   for (const auto& [name, d] : cfg.destinations)
-    if (d.native_mirror() || d.native_content()) out.push_back(name);
+    if (d.native_mirror() || d.native_content() || d.native_packed()) out.push_back(name);
   if (out.empty())
     throw Error(ErrorKind::usage, "no local or sftp mirror or content-addressed destinations to verify");
   return out;

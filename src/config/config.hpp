@@ -78,6 +78,7 @@ struct Destination {
   bool has_local_root() const;
   // A mirror squirrel writes itself: local, or sftp without crypt.
   bool native_mirror() const { return layout == "mirror" && !crypt && (type == "local" || type == "sftp"); }
+  bool native_packed() const { return layout == "packed" && !crypt && (type == "local" || type == "sftp"); }
   // A content-addressed destination squirrel writes itself (local or sftp, no crypt).
   bool native_content() const {
     return layout == "content-addressed" && !crypt && (type == "local" || type == "sftp");

@@ -137,7 +137,7 @@ void select_items(std::vector<RestoreItem>& items, const RestoreOptions& o) {
                                                 escape_for_display(o.selectors[i]), o.missing ? " the index calls missing" : ""));
 }
 
-bool content_addressed(const config::Destination& d) { return d.native_content(); }
+bool content_addressed(const config::Destination& d) { return d.native_content() || d.native_packed(); }
 
 std::optional<std::string> configured_source(const config::Config& cfg, const std::string& volume,
                                              const std::string& from) {
@@ -343,11 +343,18 @@ RestoreReport start_report(const config::Config& cfg, const std::string& volume,
   return rep;
 }
 
-// A content-addressed destination holds each content once, at objects/<hex>.
+// A content-addressed or packed destination holds each content once: at
+// objects/<hex>, or as a member of a pack it holds.
 void find_objects(store::Db& db, const std::string& dest, std::vector<RestoreItem>& items) {
   for (auto& it : items) {
     it.source.clear();
-    if (store::object_recorded(db, it.content_id, dest)) it.source = sync::object_name(*it.hash);
+    if (store::object_recorded(db, it.content_id, dest)) {
+      it.source = sync::object_name(*it.hash);
+    } else if (auto pl = store::pack_place(db, it.content_id, dest)) {
+      it.source = "packs/" + to_hex(pl->key);
+      it.member_offset = pl->offset;
+      it.member_length = pl->length;
+    }
   }
 }
 

@@ -28,6 +28,9 @@ struct RestoreItem {
   bool revive = false;              // indexed: the row is offloaded or missing; restoring flips it to present
   bool missing = false;             // indexed: the index calls it missing (deleted, not offloaded)
   std::string source;               // name at the destination; empty when no copy is recorded
+  // A member of the pack `source` (packed layout): where its bytes lie in
+  // the pack's uncompressed tar. -1: `source` is the file itself.
+  std::int64_t member_offset = -1, member_length = 0;
   std::vector<std::string> others;  // other recorded copies of the same content there, best first
 };
 
@@ -47,8 +50,9 @@ struct MirrorListing {
 // latest entry for a path wins) and walks the mirror at <volume>/, skipping
 // the reserved .squirrel-* entries and the marker at the volume root.
 MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const WarnFn& warn);
-// A content-addressed destination: the segments under <volume>/index/
-// replayed oldest first; each file's source is objects/<its hash>.
+// A content-addressed or packed destination: the segments under
+// <volume>/index/ replayed oldest first; each file's source is the pack
+// member the placement maps (packs/map-*) name, else objects/<its hash>.
 MirrorListing list_content(dest::Transport& t, const std::string& volume, const WarnFn& warn);
 
 // ---- the safe write path (restore_write.cpp) -------------------------------------

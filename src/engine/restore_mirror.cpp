@@ -235,9 +235,45 @@ MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const W
 // A content layout keeps no paths: the segments are the listing. A name
 // a segment only spells (U+FFFD, no path_b64) cannot be written back
 // byte-exactly, so it is skipped loudly rather than guessed.
+namespace {
+
+struct Placed {
+  std::string pack;
+  std::int64_t offset = 0, length = 0;
+};
+
+// Every placement map's lines: content hex -> its place in a pack. A map
+// that cannot be read is skipped loudly (its contents may still be objects).
+std::map<std::string, Placed> read_maps(dest::Transport& t, const WarnFn& warn) {
+  std::map<std::string, Placed> out;
+  if (t.stat("packs").type != dest::EntryType::directory) return out;
+  for (const auto& e : t.list("packs")) {
+    if (!e.name.starts_with("map-") || e.stat.type != dest::EntryType::file) continue;
+    std::string name = "packs/" + e.name;
+    try {
+      auto text = read_all(t, name);
+      std::size_t start = 0;
+      while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) throw Error(ErrorKind::corrupt, "its last line is cut off");
+        auto j = nlohmann::json::parse(text.substr(start, end - start));
+        out[j.at("blake3").get<std::string>()] = {"packs/" + j.at("pack").get<std::string>(),
+                                                  j.at("offset").get<std::int64_t>(), j.at("length").get<std::int64_t>()};
+        start = end + 1;
+      }
+    } catch (const std::exception& ex) {
+      warn(name, fmt::format("placement map skipped, cannot read it: {}", ex.what()));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 MirrorListing list_content(dest::Transport& t, const std::string& volume, const WarnFn& warn) {
   MirrorListing out;
   auto vouched = fold_receipts(t, volume + "/index", out, warn);
+  auto placed = read_maps(t, warn);
   for (const auto& [path, v] : vouched.exact) {
     if (v.missing) continue;
     RestoreItem it;
@@ -246,6 +282,11 @@ MirrorListing list_content(dest::Transport& t, const std::string& volume, const 
     it.size = v.size;
     it.mtime_ns = v.mtime_ns;
     it.source = "objects/" + to_hex(v.hash);
+    if (auto pl = placed.find(to_hex(v.hash)); pl != placed.end()) {
+      it.source = pl->second.pack;
+      it.member_offset = pl->second.offset;
+      it.member_length = pl->second.length;
+    }
     out.items.push_back(std::move(it));
   }
   for (const auto& [spelled, v] : vouched.spelled) {

@@ -20,6 +20,7 @@
 
 #include "core/error.hpp"
 #include "engine/restore_internal.hpp"
+#include "engine/sync/packed/member_reader.hpp"
 #include "store/files.hpp"
 
 namespace sq::engine::restore_detail {
@@ -167,7 +168,8 @@ std::int64_t fetch_verified(dest::Transport& t, int parent, const std::string& t
   bool direct = false;
   Fd out = create_temp(parent, tmp, it, direct);
   try {
-    auto in = t.get(it.source);
+    auto in = it.member_offset >= 0 ? sync::packed::open_member(t, it.source, it.member_offset, it.member_length)
+                                    : t.get(it.source);
     auto streamed = stream_into(*in, out.get(), direct, buf);
     check_expected(it, streamed);
     set_mtime(out.get(), it.mtime_ns);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/error.hpp"
 #include "store/evidence.hpp"
 
 namespace sq::store {
@@ -28,6 +29,44 @@ bool object_recorded(Db& db, std::int64_t content_id, const std::string& destina
   return db.query_i64("SELECT EXISTS (SELECT 1 FROM remote_objects WHERE content_id = ? AND destination = ?)",
                       {Value{content_id}, Value{destination}})
              .value_or(0) != 0;
+}
+
+std::int64_t record_pack_in_tx(Db& db, const PackRecord& pack, const std::string& destination, std::int64_t run_id,
+                               const std::optional<Measured>& m) {
+  Stmt ins(db, "INSERT INTO packs(pack_key, size_bytes, member_count, created_run_id) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT(pack_key) DO NOTHING");
+  ins.bind_bytes(1, pack.key).bind(2, pack.size).bind(3, static_cast<std::int64_t>(pack.members.size())).bind(4, run_id);
+  ins.step();
+  Stmt id_of(db, "SELECT id FROM packs WHERE pack_key = ?");
+  id_of.bind_bytes(1, pack.key);
+  if (!id_of.step()) throw Error(ErrorKind::corrupt, "a pack row vanished while it was recorded");
+  std::int64_t id = id_of.i64(0);
+  Stmt member(db, "INSERT INTO pack_members(pack_id, content_id, byte_offset, byte_length) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT DO NOTHING");
+  for (const auto& mb : pack.members) {
+    member.bind(1, id).bind(2, mb.content_id).bind(3, mb.offset).bind(4, mb.length);
+    member.step();
+    member.reset();
+  }
+  db.execute("INSERT INTO remote_packs(pack_id, destination, uploaded_run_id, checksum_algo, checksum, verified_at_ns) "
+             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             {Value{id}, Value{destination}, Value{run_id}, m ? Value{m->algo} : Value{}, m ? Value{m->checksum} : Value{},
+              m ? Value{m->at_ns} : Value{}});
+  return id;
+}
+
+std::optional<PackPlace> pack_place(Db& db, std::int64_t content_id, const std::string& destination) {
+  Stmt st(db, "SELECT p.pack_key, m.byte_offset, m.byte_length FROM pack_members m JOIN remote_packs r ON r.pack_id = "
+              "m.pack_id JOIN packs p ON p.id = m.pack_id WHERE m.content_id = ? AND r.destination = ? LIMIT 1");
+  st.bind(1, content_id).bind(2, destination);
+  if (!st.step()) return std::nullopt;
+  return PackPlace{st.digest(0), st.i64(1), st.i64(2)};
+}
+
+void forget_remote_pack(Db& db, const Digest& key, const std::string& destination) {
+  Stmt st(db, "DELETE FROM remote_packs WHERE destination = ? AND pack_id = (SELECT id FROM packs WHERE pack_key = ?)");
+  st.bind(1, destination).bind_bytes(2, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  st.step();
 }
 
 void forget_object(Db& db, std::int64_t content_id, const std::string& destination) {

@@ -16,6 +16,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "core/hash.hpp"
 
 #include "store/db.hpp"
 
@@ -38,6 +41,29 @@ void record_object(Db& db, std::int64_t content_id, const std::string& destinati
 bool content_at_destination(Db& db, std::int64_t content_id, const std::string& destination);
 // True when the destination holds the content as an object (not a pack member).
 bool object_recorded(Db& db, std::int64_t content_id, const std::string& destination);
+// A pack landed at `destination` by `run_id`: its row (kept when the same
+// bytes were recorded before, for another destination), its members, and
+// the destination's row. Returns the pack id. Call inside a transaction,
+// only once the pack, the run's map and its segment are confirmed there.
+struct PackRecord {
+  std::string key;  // 32 bytes
+  std::int64_t size = 0;
+  struct Member {
+    std::int64_t content_id = 0, offset = 0, length = 0;
+  };
+  std::vector<Member> members;
+};
+std::int64_t record_pack_in_tx(Db& db, const PackRecord& pack, const std::string& destination, std::int64_t run_id,
+                               const std::optional<Measured>& m);
+// Where the destination holds the content inside a pack it holds.
+struct PackPlace {
+  Digest key{};
+  std::int64_t offset = 0, length = 0;
+};
+std::optional<PackPlace> pack_place(Db& db, std::int64_t content_id, const std::string& destination);
+// Forgets that the destination holds the pack (found gone or damaged).
+void forget_remote_pack(Db& db, const Digest& key, const std::string& destination);
+
 // Forgets that the destination holds the content as an object: it was found
 // gone or damaged there, so the next push uploads it again (a damaged name
 // is never replaced: that push refuses it until a person removes it).

@@ -43,7 +43,7 @@ const config::Destination& require_native_mirror(const config::Config& cfg, cons
 
 const config::Destination& require_push_target(const config::Config& cfg, const std::string& name) {
   const auto* d = cfg.destination(name);
-  if (d && d->native_content()) return *d;
+  if (d && (d->native_content() || d->native_packed())) return *d;
   return require_native_mirror(cfg, name);
 }
 
@@ -293,9 +293,29 @@ void finish_failed(Push& p, const std::string& what, bool refused) {
 // The real push's refusals too: the watermark rule runs (reading only), so
 // a dry run refuses what the push would refuse, and copies a first push
 // would adopt count as already there.
+std::vector<const PlannedWrite*> take_small(Push& p, ObjectPlan& plan);
+
+// What a packed push would bundle: contents, bytes, and packs at pack_size
+// each (an estimate: a pack closes on the first content past the size).
+void preview_packs(Push& p, const std::vector<const PlannedWrite*>& small) {
+  auto pack_size = p.cfg.destination(p.dest())->pack_size.value_or(512LL << 20);
+  for (const auto* w : small) p.report.pack_bytes += w->size;
+  p.report.pack_contents = static_cast<std::int64_t>(small.size());
+  p.report.packs_estimated = small.empty() ? 0 : std::max<std::int64_t>(1, (p.report.pack_bytes + pack_size - 1) / pack_size);
+  p.report.planned += p.report.pack_contents;
+  p.report.bytes += p.report.pack_bytes;
+}
+
 void dry_run_plan(Push& p) {
   std::int64_t since = p.raw ? watermark(p) : 0;
-  auto plan = p.content_layout() ? plan_objects(p, since).uploads : plan_mirror(p.db(), p.volume_id(), p.dest());
+  Plan plan;
+  if (p.content_layout()) {
+    auto objects = plan_objects(p, since);
+    preview_packs(p, take_small(p, objects));
+    plan = std::move(objects.uploads);
+  } else {
+    plan = plan_mirror(p.db(), p.volume_id(), p.dest());
+  }
   for (const auto& w : plan.writes) {
     if (auto a = p.adoptable.find(w.path); a != p.adoptable.end() && a->second == w.content_id) {
       p.report.already_live += 1;
@@ -307,15 +327,40 @@ void dry_run_plan(Push& p) {
   p.report.already_live += plan.already_live;
 }
 
-// A content layout uploads the delta's contents not yet there, then seals
-// the segment; any failure leaves the segment unwritten (the watermark holds).
+// Contents under a packed destination's threshold go into packs; the rest
+// (and everything on a content-addressed one) become objects.
+std::vector<const PlannedWrite*> take_small(Push& p, ObjectPlan& plan) {
+  std::vector<const PlannedWrite*> small;
+  if (p.layout != dest::Layout::packed) return small;
+  auto threshold = p.cfg.destination(p.dest())->pack_threshold.value_or(32LL << 20);
+  auto& writes = plan.uploads.writes;
+  auto large = std::stable_partition(writes.begin(), writes.end(), [&](const PlannedWrite& w) { return w.size >= threshold; });
+  p.small_writes.assign(std::make_move_iterator(large), std::make_move_iterator(writes.end()));
+  writes.erase(large, writes.end());
+  for (const auto& w : p.small_writes) plan.uploads.bytes -= w.size;
+  for (const auto& w : p.small_writes) small.push_back(&w);
+  std::sort(small.begin(), small.end(), [](const PlannedWrite* a, const PlannedWrite* b) { return a->hash < b->hash; });
+  return small;
+}
+
+// A content layout uploads the contents not yet there (objects, then
+// packs), then seals map and segment; any failure leaves them unwritten
+// (the watermark holds) and records no pack.
 void content_body(Push& p, const std::vector<store::OriginMax>& snapshot, std::int64_t since) {
   auto plan = plan_objects(p, since);
-  p.report.planned = static_cast<std::int64_t>(plan.uploads.writes.size());
+  auto small = take_small(p, plan);
+  p.report.planned = static_cast<std::int64_t>(plan.uploads.writes.size() + small.size());
   p.report.already_live = plan.uploads.already_live;
   push_objects(p, plan);
+  auto packs = small.empty() ? std::vector<LandedPack>{} : push_packs(p, small);
   if (p.report.failed || p.report.drift) return finish_partial(p);
-  seal_receipt(p, since);
+  if (p.layout == dest::Layout::packed) {
+    auto map = render_pack_map(packs);
+    seal_receipt(p, since, &map);
+    record_packs(p, packs);
+  } else {
+    seal_receipt(p, since);
+  }
   finish_success(p, snapshot);
 }
 

@@ -76,6 +76,9 @@ struct SyncReport {
   // files there that stay foreign.
   std::int64_t adopted = 0, left_foreign = 0;
   std::string snapshot_warning;
+  // A packed destination: packs landed; a dry run's preview of what would
+  // be packed (contents, their bytes, packs at pack_size each: an estimate).
+  std::int64_t packs = 0, pack_contents = 0, pack_bytes = 0, packs_estimated = 0;
 };
 
 // The destination's config, refusing anything but a mirror squirrel writes

@@ -2,11 +2,14 @@
 // Internal state of one mirror push, shared by its phases.
 #include <memory>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/dest/transport.hpp"
 #include "engine/sync/mirror.hpp"
+#include "engine/sync/packed/pack.hpp"
 #include "engine/sync/plan.hpp"
+#include "store/artifacts.hpp"
 #include "engine/volume.hpp"
 
 namespace sq::engine::sync {
@@ -35,6 +38,7 @@ struct Push {
   bool all_read_back = true;
   std::string volatile_fs;                   // set when the copies land on a memory filesystem
   std::map<std::string, std::int64_t> adoptable;  // dry run: path -> content a real push would adopt if read back
+  std::vector<PlannedWrite> small_writes;          // packed: the contents under the threshold, bound for packs
 
   store::Db& db() { return st.db(); }
   std::int64_t volume_id() const { return vol.row->id; }
@@ -65,7 +69,10 @@ std::int64_t adopt_vouched_copies(Push& p, bool required);
 bool destination_folds_case(Push& p);                  // the fold probe
 void refuse_fold_collisions(Push& p, Plan& plan);       // drops colliding paths, counting them failed
 void execute_plan(Push& p, const Plan& plan);           // stage, flush, read back, displace, commit
-void seal_receipt(Push& p, std::int64_t since_run);     // writes <V>/.squirrel-index/run-<id>
+// Writes the run's landing evidence: a mirror's <V>/.squirrel-index/run-<id>,
+// a content layout's <V>/index/run-<id>, preceded in a packed layout by the
+// placement map packs/map-<id> (`pack_map`).
+void seal_receipt(Push& p, std::int64_t since_run, const std::string* pack_map = nullptr);
 void ride_along_snapshot(Push& p);                      // never throws; warns
 void remove_own_staging(Push& p);                       // after the finish; never throws; warns
 
@@ -87,6 +94,17 @@ ObjectPlan plan_objects(Push& p, std::int64_t since_run);
 // rest as objects, each confirmed and then recorded; a failed or drifted
 // content is counted in the report and leaves no row.
 void push_objects(Push& p, const ObjectPlan& plan);
+// The packed layout (packed/push_packs.cpp): contents under the threshold
+// bundled into packs, landed in order; rows only once the map and the
+// segment are there too.
+struct LandedPack {
+  packed::BuiltPack pack;
+  std::optional<store::Measured> measured;  // of the pack's bytes, when measured
+  std::map<Digest, std::int64_t> contents;  // member hash -> content id
+};
+std::vector<LandedPack> push_packs(Push& p, const std::vector<const PlannedWrite*>& small);
+std::string render_pack_map(const std::vector<LandedPack>& packs);
+void record_packs(Push& p, const std::vector<LandedPack>& packs);
 // fingerprint-verified when every present content of the volume is an
 // object (or pack member) at the destination with a verified checksum.
 bool all_contents_fingerprinted(Push& p);

@@ -54,7 +54,8 @@ void rotate_remote(Push& p, int keep) {
 
 }  // namespace
 
-void seal_receipt(Push& p, std::int64_t since_run) {
+void seal_receipt(Push& p, std::int64_t since_run, const std::string* pack_map) {
+  if (pack_map) land(p, "map", fmt::format("packs/map-{}", p.run_id), string_reader(*pack_map));
   auto text = render_segment(path_delta_since(p.db(), p.volume_id(), since_run));
   land(p, "receipt", p.receipt(p.run_id), string_reader(text));
 }

@@ -353,12 +353,22 @@ std::string volatile_type(const std::string& root) {
 void apply_object_pass(store::Db& db, const std::string& dest, ObjectFindings& found, std::vector<VolumeCheck>& vols,
                        VerifyReport& rep) {
   store::Tx tx(db);
-  for (const auto& s : found.stamps)
-    db.execute("UPDATE remote_objects SET checksum_algo = ?, checksum = ?, verified_at_ns = ? WHERE content_id = ? AND "
-               "destination = ?",
-               {store::Value{s.algo}, store::Value{s.checksum}, store::Value{s.at_ns}, store::Value{s.content_id},
-                store::Value{dest}});
+  for (const auto& s : found.stamps) {
+    if (s.content_id) {
+      db.execute("UPDATE remote_objects SET checksum_algo = ?, checksum = ?, verified_at_ns = ? WHERE content_id = ? "
+                 "AND destination = ?",
+                 {store::Value{s.algo}, store::Value{s.checksum}, store::Value{s.at_ns}, store::Value{s.content_id},
+                  store::Value{dest}});
+      continue;
+    }
+    store::Stmt st(db, "UPDATE remote_packs SET checksum_algo = ?, checksum = ?, verified_at_ns = ? WHERE destination "
+                       "= ? AND pack_id = (SELECT id FROM packs WHERE pack_key = ?)");
+    st.bind(1, s.algo).bind(2, s.checksum).bind(3, s.at_ns).bind(4, dest);
+    st.bind_bytes(5, std::string_view(reinterpret_cast<const char*>(s.pack.data()), s.pack.size()));
+    st.step();
+  }
   for (auto id : found.lost_contents) store::forget_object(db, id, dest);
+  for (const auto& key : found.lost_packs) store::forget_remote_pack(db, key, dest);
   tx.commit();
   rep.orphans = found.orphans;
   for (auto& f : found.findings) {
@@ -382,7 +392,7 @@ void record_refusal(store::Db& db, const std::vector<store::VolumeRow>& vols, co
 VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::string& destination,
                         const VerifyOptions& opts, const ProgressListener& listener) {
   const auto& d = require_push_target(cfg, destination);
-  bool objects = layout_of(d) == dest::Layout::content_addressed;
+  bool objects = d.native_content() || d.native_packed();
   auto& db = st.db();
   VerifyReport rep;
   rep.destination = destination;

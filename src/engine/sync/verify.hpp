@@ -59,12 +59,14 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
 // records once the pass is over.
 struct ObjectFindings {
   struct Stamp {
-    std::int64_t content_id = 0;
+    std::int64_t content_id = 0;  // 0: the pack `pack`
     std::string algo, checksum;
     std::int64_t at_ns = 0;
+    Digest pack{};
   };
   std::vector<VerifyFinding> findings;     // volume "" for an object, else a volume's segment
   std::vector<std::int64_t> lost_contents; // objects found gone or damaged: their records go
+  std::vector<Digest> lost_packs;          // packs found gone or damaged: the destination's rows go
   std::vector<Stamp> stamps;               // objects confirmed this pass
   std::int64_t orphans = 0;
 };

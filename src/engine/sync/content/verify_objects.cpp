@@ -5,6 +5,7 @@
 //
 //  what is found                            | reported as                 | effect
 //  -----------------------------------------+-----------------------------+-----------------------------
+//  (a pack is judged like an object, named by the BLAKE3 of its bytes)
 //  a recorded object absent                 | finding "missing"           | record forgotten, alarm
 //  a recorded object of another size / type | finding "changed"           | record forgotten, alarm
 //  an object whose bytes do not hash to its | finding "changed"           | record forgotten, alarm
@@ -26,7 +27,7 @@ namespace sq::engine::sync {
 namespace {
 
 struct Recorded {
-  std::int64_t content_id = 0;
+  std::int64_t content_id = 0;  // 0: a pack (pack_key in `hash`)
   Digest hash{};
   std::int64_t size = 0;
   std::optional<std::string> algo, checksum;
@@ -45,6 +46,23 @@ std::vector<Recorded> recorded_objects(store::Db& db, const std::string& dest) {
     if (!st.is_null(3)) r.algo = st.text(3);
     if (!st.is_null(4)) r.checksum = st.text(4);
     r.name = object_name(r.hash);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// The packs the destination holds: named by the BLAKE3 of their bytes.
+std::vector<Recorded> recorded_packs(store::Db& db, const std::string& dest) {
+  store::Stmt st(db,
+                 "SELECT p.pack_key, p.size_bytes, r.checksum_algo, r.checksum, r.verified_at_ns FROM remote_packs r "
+                 "JOIN packs p ON p.id = r.pack_id WHERE r.destination = ? ORDER BY p.pack_key");
+  st.bind(1, dest);
+  std::vector<Recorded> out;
+  while (st.step()) {
+    Recorded r{0, st.digest(0), st.i64(1), {}, {}, st.is_null(4) ? -1 : st.i64(4), {}};
+    if (!st.is_null(2)) r.algo = st.text(2);
+    if (!st.is_null(3)) r.checksum = st.text(3);
+    r.name = "packs/" + to_hex(r.hash);
     out.push_back(std::move(r));
   }
   return out;
@@ -78,8 +96,23 @@ class ObjectPass {
 
   ObjectFindings run(const std::vector<store::VolumeRow>& vols) {
     auto recorded = recorded_objects(db_, dest_);
-    auto listed = listing(t_, kObjectsDir);
+    auto packs = recorded_packs(db_, dest_);
     std::vector<const Recorded*> present;
+    compare(recorded, listing(t_, kObjectsDir), present);
+    auto pack_listing = listing(t_, "packs");
+    std::erase_if(pack_listing, [](const auto& e) { return e.first.starts_with("map-"); });
+    compare(packs, std::move(pack_listing), present);
+    rep_.checked += static_cast<std::int64_t>(recorded.size() + packs.size());
+    rehash(choose(present));
+    for (const auto& v : vols) check_segments(v);
+    return std::move(out_);
+  }
+
+ private:
+  // Each recorded artifact against what the listing shows; what no record
+  // names is an orphan.
+  void compare(const std::vector<Recorded>& recorded, std::map<std::string, dest::Stat> listed,
+               std::vector<const Recorded*>& present) {
     for (const auto& r : recorded) {
       rep_.bytes_stored += r.size;
       auto it = listed.find(to_hex(r.hash));
@@ -89,17 +122,13 @@ class ObjectPass {
       else present.push_back(&r);
       if (it != listed.end()) listed.erase(it);
     }
-    out_.orphans = static_cast<std::int64_t>(listed.size());
-    rep_.checked += static_cast<std::int64_t>(recorded.size());
-    rehash(choose(present));
-    for (const auto& v : vols) check_segments(v);
-    return std::move(out_);
+    out_.orphans += static_cast<std::int64_t>(listed.size());
   }
 
- private:
   void lost(const Recorded& r, const char* kind, const std::string& detail) {
     out_.findings.push_back({"", r.name, kind, detail});
-    out_.lost_contents.push_back(r.content_id);
+    if (r.content_id) out_.lost_contents.push_back(r.content_id);
+    else out_.lost_packs.push_back(r.hash);
   }
 
   // Least recently verified first until the share of stored bytes is
@@ -150,7 +179,7 @@ class ObjectPass {
     else if (rep_.volatile_fs.empty()) {
       auto algo = r.algo.value_or(rb.algo);
       auto checksum = rb.algo == algo ? rb.checksum : *r.checksum;  // keep the recorded algorithm's checksum
-      out_.stamps.push_back({r.content_id, algo, checksum, now_ns()});
+      out_.stamps.push_back({r.content_id, algo, checksum, now_ns(), r.content_id ? Digest{} : r.hash});
     }
     tally.done(r.name, r.size);
   }
