@@ -56,11 +56,11 @@ std::int64_t record_pack_in_tx(Db& db, const PackRecord& pack, const std::string
 }
 
 std::optional<PackPlace> pack_place(Db& db, std::int64_t content_id, const std::string& destination) {
-  Stmt st(db, "SELECT p.pack_key, m.byte_offset, m.byte_length FROM pack_members m JOIN remote_packs r ON r.pack_id = "
+  Stmt st(db, "SELECT p.pack_key, m.byte_offset, m.byte_length, p.size_bytes FROM pack_members m JOIN remote_packs r ON r.pack_id = "
               "m.pack_id JOIN packs p ON p.id = m.pack_id WHERE m.content_id = ? AND r.destination = ? LIMIT 1");
   st.bind(1, content_id).bind(2, destination);
   if (!st.step()) return std::nullopt;
-  return PackPlace{st.digest(0), st.i64(1), st.i64(2)};
+  return PackPlace{st.digest(0), st.i64(1), st.i64(2), st.i64(3)};
 }
 
 void forget_remote_pack(Db& db, const Digest& key, const std::string& destination) {

@@ -59,6 +59,7 @@ std::int64_t record_pack_in_tx(Db& db, const PackRecord& pack, const std::string
 struct PackPlace {
   Digest key{};
   std::int64_t offset = 0, length = 0;
+  std::int64_t pack_size = 0;
 };
 std::optional<PackPlace> pack_place(Db& db, std::int64_t content_id, const std::string& destination);
 // Forgets that the destination holds the pack (found gone or damaged).

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "engine/offload/offload.hpp"
 #include "engine/restore.hpp"
 #include "engine/sync/verify.hpp"
 #include "store/artifacts.hpp"
@@ -188,6 +189,48 @@ TEST_F(Packed, AMemberChangedWhilePackingLeavesTheRunPartialAndRecordsNoPack) {
   EXPECT_EQ(r.drift, 1);
   EXPECT_EQ(store::count_remote_packs(sb.db(), "d"), 0);
   EXPECT_FALSE(fs::exists(sb.vdest() / "index"));
+}
+
+engine::OffloadReport offload_all(SyncSandbox& sb) {
+  engine::OffloadOptions o;
+  o.selectors = {"."};
+  return engine::run_offload(sb.cfg(), sb.st(), "v", o);
+}
+
+TEST_F(Packed, OffloadReHashesEachPackOnceThenRestoreInPlaceRoundTrips) {
+  sb.set_config(packed_config(sb, sb.dest_root()).replace(packed_config(sb, sb.dest_root()).find("sync_to = ['d']"), 15,
+                                                          "sync_to = ['d']\noffload_requires = ['d']"));
+  ASSERT_EQ(sb.sync_init().status, RunStatus::success);
+  auto before = user_files(sb.src());
+  Injected inj;
+  engine::OffloadOptions o;
+  o.selectors = {"."};
+  o.transport = inj.factory();
+  auto off = engine::run_offload(sb.cfg(), sb.st(), "v", o);
+  EXPECT_EQ(off.offloaded, 4);
+  EXPECT_EQ(inj.count("read_back"), 2) << "the pack once for its three files, the object once";
+  EXPECT_TRUE(user_files(sb.src()).empty());
+  engine::RestoreOptions ro;
+  ro.in_place = true;
+  EXPECT_EQ(engine::run_restore(sb.cfg(), sb.st(), "v", ro).restored, 4);
+  EXPECT_EQ(user_files(sb.src()), before);
+}
+
+TEST_F(Packed, OffloadRefusesTheFilesOfADamagedPackAndKeepsThem) {
+  sb.set_config(packed_config(sb, sb.dest_root()).replace(packed_config(sb, sb.dest_root()).find("sync_to = ['d']"), 15,
+                                                          "sync_to = ['d']\noffload_requires = ['d']"));
+  ASSERT_EQ(sb.sync_init().status, RunStatus::success);
+  auto pack = sb.dest_root() / "packs" / packs_in(sb.dest_root()).at(0);
+  fs::permissions(pack, fs::perms::owner_write, fs::perm_options::add);
+  auto bytes = read_bytes(pack);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 1);
+  write_file(pack, bytes);
+  auto off = offload_all(sb);
+  EXPECT_TRUE(off.world_refused);
+  EXPECT_TRUE(fs::exists(sb.src() / "a.txt"));
+  EXPECT_TRUE(fs::exists(sb.src() / "dir/same.txt"));
+  EXPECT_TRUE(fs::exists(sb.src() / "dir/b.txt"));
+  EXPECT_EQ(store::count_remote_packs(sb.db(), "d"), 0) << "the damaged pack is forgotten";
 }
 
 // A packed push crashed or power-cut at every call: no pack row without its

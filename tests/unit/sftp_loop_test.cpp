@@ -97,6 +97,28 @@ TEST(SftpContentLoop, TheWholeLoopOverAContentAddressedServerEndsByteIdentical) 
   EXPECT_EQ(found[0]["findings"][0]["kind"], "changed");
 }
 
+TEST(SftpContentLoop, ThePackedLoopOverTheServerEndsByteIdentical) {
+  SftpSandbox s({}, "layout = \"packed\"\npack_threshold = \"100KiB\"\n");
+  s.fill();
+  auto before = user_files(s.volume_dir());
+  s.ok({"index", "photos"});
+  auto dry = s.json({"sync", "photos", "--to", "nas", "--init", "--dry-run"});
+  EXPECT_EQ(dry[0]["pack_contents"], 2) << "a.txt and c.bin; b.txt is over the threshold";
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  EXPECT_EQ(objects_on(s).size(), 1u);
+  std::set<std::string> packs;
+  for (const auto& e : fs::directory_iterator(s.remote() / "packs")) packs.insert(e.path().filename());
+  EXPECT_EQ(packs.size(), 2u) << "one pack and the map";
+  EXPECT_EQ(s.method(), "server-hash");
+  auto v = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(v[0]["findings"].size(), 0u);
+  EXPECT_EQ(v[0]["rehashed"], 2);
+  s.ok({"offload", "photos", "."});
+  EXPECT_TRUE(user_files(s.volume_dir()).empty()) << "offloaded";
+  s.ok({"restore", "photos"});
+  EXPECT_EQ(user_files(s.volume_dir()), before) << "restored byte for byte";
+}
+
 TEST(SftpContentLoop, AnSftpOnlyAccountOffloadsOnlyOnceVerifyDownloadedTheObjects) {
   SftpSandbox s(SshServerOptions{true}, kContentAddressed);
   s.fill();

@@ -62,6 +62,11 @@ class Recording final : public dest::ForwardingTransport {
   dest::ReadBack read_back(const std::string& n) override {
     return note("read_back", n), ForwardingTransport::read_back(n);
   }
+  // Each name of a read_back_many is logged as a read_back of its own.
+  std::vector<dest::ReadBack> read_back_many(const std::vector<std::string>& names) override {
+    for (const auto& n : names) note("read_back", n);
+    return ForwardingTransport::read_back_many(names);
+  }
   void rename(const std::string& a, const std::string& b) override {
     note("rename", a, b);
     ForwardingTransport::rename(a, b);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <filesystem>
 
 #include "core/fsinfo.hpp"
@@ -56,7 +57,7 @@ WorldCheck::WorldCheck(const config::Config& cfg, store::Db& db, std::string vol
 void WorldCheck::open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport) {
   const auto* d = cfg.destination(t.name);
   std::string detail;
-  t.objects = d && d->native_content();
+  t.objects = d && (d->native_content() || d->native_packed());
   if (!d || !(d->native_mirror() || t.objects)) {
     t.refusal = refusal(t.name, GateCause::uncheckable_target,
                         "this squirrel can look only at local and sftp mirrors and content-addressed destinations");
@@ -104,7 +105,7 @@ std::vector<WorldCheck::Copy> WorldCheck::copies_of(const std::string& target, c
     auto vol = st.text(2);
     auto located = st.text(5) == "live" ? vol + "/" + path
                                         : fmt::format("{}/.squirrel-history/run-{}/{}", vol, st.i64(6), path);
-    out.push_back({st.i64(0), st.i64(1), st.i64(7), st.i64(8), std::move(located)});
+    out.push_back({st.i64(0), st.i64(1), st.i64(7), st.i64(8), std::move(located), 0, std::nullopt});
   }
   // The file's own copy first: it is the one a restore of this path reads.
   std::stable_partition(out.begin(), out.end(), [&](const Copy& c) { return c.located == volume_ + "/" + f.path; });
@@ -112,10 +113,14 @@ std::vector<WorldCheck::Copy> WorldCheck::copies_of(const std::string& target, c
 }
 
 std::vector<WorldCheck::Copy> WorldCheck::object_of(const std::string& target, const GateFile& f, const Digest& hash) {
-  if (!store::object_recorded(db_, f.content_id, target)) return {};
   auto volume_id = db_.query_i64("SELECT id FROM volumes WHERE name = ?", {store::Value{volume_}}).value_or(0);
-  auto size = db_.query_i64("SELECT size_bytes FROM contents WHERE id = ?", {store::Value{f.content_id}}).value_or(-1);
-  return {Copy{0, volume_id, size, kObjectMtime, sync::object_name(hash), f.content_id}};
+  if (store::object_recorded(db_, f.content_id, target)) {
+    auto size = db_.query_i64("SELECT size_bytes FROM contents WHERE id = ?", {store::Value{f.content_id}}).value_or(-1);
+    return {Copy{0, volume_id, size, kObjectMtime, sync::object_name(hash), f.content_id, std::nullopt}};
+  }
+  auto place = store::pack_place(db_, f.content_id, target);
+  if (!place) return {};
+  return {Copy{0, volume_id, place->pack_size, kObjectMtime, "packs/" + to_hex(place->key), f.content_id, place->key}};
 }
 
 void WorldCheck::record_finding(Target& t, const Copy& c, GateCause cause, const std::string& detail,
@@ -123,7 +128,8 @@ void WorldCheck::record_finding(Target& t, const Copy& c, GateCause cause, const
   auto what = fmt::format("offload found {} at {}: {}", to_string(cause), escape_for_display(c.located), detail);
   store::Tx tx(db_);
   std::vector<std::int64_t> lost;
-  if (c.object_content) store::forget_object(db_, c.object_content, t.name);
+  if (c.pack_key) store::forget_remote_pack(db_, *c.pack_key, t.name);
+  else if (c.object_content) store::forget_object(db_, c.object_content, t.name);
   else lost.push_back(c.ledger_id);
   sync::record_lost_copies_in_tx(db_, c.volume_id, t.name, lost, "offload-check", what, run_id);
   tx.commit();
@@ -152,18 +158,22 @@ std::vector<WorldCheck::Look> WorldCheck::look_at(Target& t, const std::vector<W
   for (std::size_t k = 0; k < recorded.size(); ++k) {
     auto& l = looks[recorded[k]];
     l.st = stats[k];
-    if (stat_clean(l.st, l.copy->size, l.copy->mtime_ns, batch[recorded[k]].size)) clean.push_back(&l);
+    auto expected = l.copy->pack_key ? l.copy->size : batch[recorded[k]].size;  // a pack is bigger than its member
+    if (stat_clean(l.st, l.copy->size, l.copy->mtime_ns, expected)) clean.push_back(&l);
   }
   hash_copies(t, clean);
   return looks;
 }
 
-// One request for the batch; a server that hashes with another algorithm
-// (or not at all) sends each copy back to be hashed here.
+// One request for the batch, each name once (the files of a batch often
+// share a pack); a server that hashes with another algorithm (or not at
+// all) sends each copy back to be hashed here.
 void WorldCheck::hash_copies(Target& t, std::vector<Look*>& clean) {
   if (clean.empty()) return;
   std::vector<std::string> names;
-  for (const auto* l : clean) names.push_back(l->copy->located);
+  std::map<std::string, std::size_t> at;  // name -> its position in names
+  for (const auto* l : clean)
+    if (at.emplace(l->copy->located, names.size()).second) names.push_back(l->copy->located);
   std::vector<dest::ReadBack> rbs;
   try {
     rbs = t.t->read_back_many(names);
@@ -171,12 +181,19 @@ void WorldCheck::hash_copies(Target& t, std::vector<Look*>& clean) {
     for (auto* l : clean) l->error = e.what();
     return;
   }
-  for (std::size_t k = 0; k < clean.size(); ++k) {
+  std::vector<std::optional<dest::ReadBack>> hashed(names.size());
+  std::vector<std::string> errors(names.size());
+  for (std::size_t k = 0; k < names.size(); ++k) {
     try {
-      clean[k]->rb = rbs[k].algo == "blake3" ? rbs[k] : dest::download_blake3(*t.t, names[k]);
+      hashed[k] = rbs[k].algo == "blake3" ? rbs[k] : dest::download_blake3(*t.t, names[k]);
     } catch (const Error& e) {
-      clean[k]->error = e.what();
+      errors[k] = e.what();
     }
+  }
+  for (auto* l : clean) {
+    auto k = at.at(l->copy->located);
+    l->rb = hashed[k];
+    l->error = errors[k];
   }
 }
 
@@ -193,7 +210,7 @@ std::optional<GateRefusal> WorldCheck::judge(Target& t, const Want& w, const Loo
     record_finding(t, c, GateCause::copy_missing, "gone", run_id);
     return refusal(t.name, GateCause::copy_missing, fmt::format("{} is gone", escape_for_display(c.located)));
   }
-  if (!stat_clean(l.st, c.size, c.mtime_ns, w.size)) {
+  if (!stat_clean(l.st, c.size, c.mtime_ns, c.pack_key ? c.size : w.size)) {
     auto detail = c.object_content ? fmt::format("{} bytes (recorded {} bytes)", l.st.size, c.size)
                                    : fmt::format("{} bytes, mtime {} (recorded {} bytes, mtime {})", l.st.size,
                                                  l.st.mtime_ns, c.size, c.mtime_ns);
@@ -201,7 +218,7 @@ std::optional<GateRefusal> WorldCheck::judge(Target& t, const Want& w, const Loo
     return refusal(t.name, GateCause::copy_changed, detail);
   }
   rehashed_ += 1;
-  if (l.rb->hash != w.hash || l.rb->bytes != w.size) {
+  if (l.rb->hash != c.pack_key.value_or(w.hash) || l.rb->bytes != (c.pack_key ? c.size : w.size)) {
     record_finding(t, c, GateCause::copy_damaged, "BLAKE3 differs from the content's", run_id);
     return refusal(t.name, GateCause::copy_damaged,
                    fmt::format("{}: BLAKE3 differs from the content's", escape_for_display(c.located)));

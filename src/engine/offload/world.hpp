@@ -14,8 +14,10 @@
 // |                                         | a copy is missing           |                         |                              |
 // | a recorded copy of the content exists,  | per file, before its unlink | copy-missing            | the file; the finding is     |
 // | with the recorded size and mtime (an    |                             | copy-changed            | recorded (copy lost, alarm), |
-// | object: its name, the recorded size)    |                             |                         |                              |
-// | the copy re-hashes to the content       | per file, before its unlink | copy-damaged            | then the rest of the target  |
+// | object: its name, the recorded size; a  |                             |                         |                              |
+// | pack member: its pack, the pack's size) |                             |                         |                              |
+// | the copy re-hashes to the content (a    | per file, before its unlink | copy-damaged            | then the rest of the target  |
+// | pack: to its key; once per batch)       |                             |                         |                              |
 //
 // A batch of files is looked at together, with the verdicts of looking at
 // each file in turn: the copies are stat'ed with one stat_many (a server
@@ -65,7 +67,7 @@ class WorldCheck {
     std::string name, root;
     std::unique_ptr<dest::Transport> t;
     std::optional<GateRefusal> refusal;
-    bool objects = false;  // content-addressed: copies are objects
+    bool objects = false;  // content-addressed or packed: copies are objects or packs
   };
   struct Copy {
     std::int64_t ledger_id = 0, volume_id = 0, size = 0, mtime_ns = 0;
@@ -73,6 +75,9 @@ class WorldCheck {
     // An object of a content-addressed destination (objects/<hex>): no
     // ledger row and no mtime to compare; a finding forgets its record.
     std::int64_t object_content = 0;
+    // A member of the pack `located` (packed layout): the whole pack is
+    // re-hashed against its key, which its map ties to the member's bytes.
+    std::optional<Digest> pack_key;
   };
   void open_target(Target& t, const config::Config& cfg, const sync::TransportFactory& transport);
   // What was seen of one file's copy at a target before judging it.
