@@ -284,6 +284,19 @@ void remove_leftovers(store::Db& db, int base, const std::vector<RestoreItem>& i
   rep.leftover_runs = std::move(cleaned.runs);
 }
 
+// Members of one pack are restored in the order they lie in it, so each
+// reader in flight streams the pack once (member_reader.hpp); everything
+// else keeps its order.
+std::vector<RestoreItem> in_pack_order(std::vector<RestoreItem> items) {
+  std::stable_sort(items.begin(), items.end(), [](const RestoreItem& a, const RestoreItem& b) {
+    bool pa = a.member_offset >= 0, pb = b.member_offset >= 0;
+    if (pa != pb) return pb;  // files first, then members
+    if (!pa) return false;
+    return a.source != b.source ? a.source < b.source : a.member_offset < b.member_offset;
+  });
+  return items;
+}
+
 // Begins the run, removes what killed restores left behind, restores the
 // items, finishes the run; a crash of the source ends the run failed and
 // propagates.
@@ -295,8 +308,9 @@ void execute(store::Db& db, std::optional<std::int64_t> vol, dest::Transport& t,
     Fd base_fd = open_target();
     int base = base_fd.get();
     remove_leftovers(db, base, items, rep, listener);
-    restore_detail::RestoreTarget target{t, base, rep.run_id, opts, listener, revive_rows};
-    auto revive = restore_detail::restore_items(target, items, rep);
+    sync::packed::MemberCursors cursors;
+    restore_detail::RestoreTarget target{t, base, rep.run_id, opts, listener, revive_rows, &cursors};
+    auto revive = restore_detail::restore_items(target, in_pack_order(items), rep);
     finish(db, vol, rep, revive, listener);
   } catch (const std::exception& e) {
     store::finish_run(db, rep.run_id, {store::RunStatus::failed, e.what(), rep.restored, rep.restored});

@@ -14,6 +14,7 @@
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "engine/dest/transport.hpp"
+#include "engine/sync/packed/member_reader.hpp"
 #include "engine/restore.hpp"
 #include "store/files.hpp"
 
@@ -93,8 +94,10 @@ bool already_correct(int parent, const std::string& name, const RestoreItem& it,
 // the caller's (a batch at a time, restore_run.cpp). On any failure
 // the temp file is removed, so bad or partial bytes never stay behind.
 // Returns the number of bytes written.
+// A pack member is read through `cursors` when given (see
+// sync/packed/member_reader.hpp).
 std::int64_t fetch_verified(dest::Transport& t, int parent, const std::string& tmp, const RestoreItem& it,
-                            CopyBuffer& buf);
+                            CopyBuffer& buf, sync::packed::MemberCursors* cursors = nullptr);
 // renameat2(RENAME_NOREPLACE); throws when the target exists.
 void move_noreplace(int from_dir, const std::string& from, int to_dir, const std::string& to);
 
@@ -136,6 +139,7 @@ struct RestoreTarget {
   const RestoreOptions& opts;
   const RestoreListener& listener;
   bool revive_rows;                // restoring into the volume itself: offloaded rows become present
+  sync::packed::MemberCursors* cursors = nullptr;  // streams of packs read so far (packed layout)
 };
 
 // Restores every item with a source, several files in flight, then flushes

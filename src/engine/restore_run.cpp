@@ -84,13 +84,28 @@ struct Staged {
   std::int64_t bytes;
 };
 
+// Files are grouped by folder, so each folder is opened once per batch.
+// Pack members keep their order (they come sorted as they lie in their
+// packs) and form chunks of consecutive members of one folder: handed out
+// in order, a pack is streamed about once per reader in flight.
 std::vector<Chunk> chunks_of(const std::vector<RestoreItem>& items, std::size_t begin, std::size_t end) {
   std::map<std::string, std::vector<const RestoreItem*>> by_folder;
-  for (std::size_t i = begin; i < end; ++i) by_folder[store::split_path(items[i].path).first].push_back(&items[i]);
+  std::vector<Chunk> members;
+  for (std::size_t i = begin; i < end; ++i) {
+    auto folder = store::split_path(items[i].path).first;
+    if (items[i].member_offset < 0) {
+      by_folder[folder].push_back(&items[i]);
+    } else if (!members.empty() && members.back().folder == folder && members.back().items.size() < kChunkFiles) {
+      members.back().items.push_back(&items[i]);
+    } else {
+      members.push_back({folder, {&items[i]}});
+    }
+  }
   std::vector<Chunk> out;
   for (auto& [folder, list] : by_folder)
     for (std::size_t i = 0; i < list.size(); i += kChunkFiles)
       out.push_back({folder, {list.begin() + i, list.begin() + std::min(list.size(), i + kChunkFiles)}});
+  out.insert(out.end(), std::make_move_iterator(members.begin()), std::make_move_iterator(members.end()));
   return out;
 }
 
@@ -252,13 +267,13 @@ std::optional<Staged> Restorer::stage_one(int parent, const RestoreItem& it, Cop
 // file fails only when none holds its bytes, with the first copy's error.
 std::int64_t Restorer::fetch_any_copy(int parent, const std::string& tmp, const RestoreItem& it, CopyBuffer& buf) {
   try {
-    return fetch_verified(tg_.t, parent, tmp, it, buf);
+    return fetch_verified(tg_.t, parent, tmp, it, buf, tg_.cursors);
   } catch (const Error& first) {
     for (const auto& other : it.others) {
       RestoreItem alt = it;
       alt.source = other;
       try {
-        auto bytes = fetch_verified(tg_.t, parent, tmp, alt, buf);
+        auto bytes = fetch_verified(tg_.t, parent, tmp, alt, buf, tg_.cursors);
         recovered(it, first, other);
         return bytes;
       } catch (const Error&) {

@@ -164,11 +164,11 @@ bool already_correct(int parent, const std::string& name, const RestoreItem& it,
 }
 
 std::int64_t fetch_verified(dest::Transport& t, int parent, const std::string& tmp, const RestoreItem& it,
-                            CopyBuffer& buf) {
+                            CopyBuffer& buf, sync::packed::MemberCursors* cursors) {
   bool direct = false;
   Fd out = create_temp(parent, tmp, it, direct);
   try {
-    auto in = it.member_offset >= 0 ? sync::packed::open_member(t, it.source, it.member_offset, it.member_length)
+    auto in = it.member_offset >= 0 ? sync::packed::open_member(t, it.source, it.member_offset, it.member_length, cursors)
                                     : t.get(it.source);
     auto streamed = stream_into(*in, out.get(), direct, buf);
     check_expected(it, streamed);

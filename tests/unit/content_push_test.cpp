@@ -236,60 +236,22 @@ TEST(ContentPushFault, ACrashOrPowerCutAtEveryCallLeavesOnlyConfirmedRecords) {
   sb.set_config(ca_config(sb));
   for (int i = 0; i < 5; ++i) sb.write("f" + std::to_string(i), "content " + std::to_string(i % 4));
   ASSERT_EQ(sb.index().status, RunStatus::success);
-  int n = 0;
-  sb.close();
-  copy_tree(sb.state(), sb.tmp() / "state-saved");
-  sb.open();
-  {
-    Injected inj;
-    SyncOptions o;
-    o.init = true;
-    o.in_flight = 1;
-    o.transport = inj.factory();
-    ASSERT_EQ(sb.sync(o).status, RunStatus::success);
-    n = inj.calls();
-  }
-  ASSERT_GT(n, 10);
-  for (int k = 1; k <= 2 * n; ++k) {
-    auto kind = k <= n ? dest::FaultPlan::Kind::crash : dest::FaultPlan::Kind::power_cut;
-    int at = k <= n ? k : k - n;
-    SCOPED_TRACE((k <= n ? "crash at call " : "power cut at call ") + std::to_string(at));
-    sb.close();
-    fs::remove_all(sb.dest_root());
-    copy_tree(sb.tmp() / "state-saved", sb.state());
-    sb.open();
-    Injected inj;
-    SyncOptions o;
-    o.init = true;
-    o.in_flight = 1;
-    dest::FaultPlan plan;
-    plan.kind = kind;
-    plan.at_call = at;
-    o.transport = inj.factory(plan);
-    EXPECT_THROW(sb.sync(o), dest::SimulatedCrash);
-    sb.close();
-    sb.open();
+  auto recorded_objects = [&] {
     EXPECT_TRUE(object_problems(sb).empty());
     std::set<std::string> recorded;
-    {
-      store::Stmt st(sb.db(), "SELECT c.blake3 FROM remote_objects o JOIN contents c ON c.id = o.content_id");
-      while (st.step()) recorded.insert(to_hex(st.digest(0)));
-    }
-    Injected retry_log;
-    SyncOptions retry;
-    retry.init = true;
-    retry.transport = retry_log.factory();
-    auto r = sb.sync(retry);
-    EXPECT_EQ(r.status, RunStatus::success) << r.error;
-    for (const auto& c : *retry_log.log) {
+    store::Stmt st(sb.db(), "SELECT c.blake3 FROM remote_objects o JOIN contents c ON c.id = o.content_id");
+    while (st.step()) recorded.insert(to_hex(st.digest(0)));
+    return recorded;
+  };
+  sweep_first_push(sb, recorded_objects, [&](const std::set<std::string>& recorded, const SweepRetry& retry) {
+    for (const auto& c : retry.calls) {
       if (c.op != "rename") continue;
       for (const auto& hex : recorded) EXPECT_NE(c.b, "objects/" + hex) << "uploaded twice";
     }
     EXPECT_EQ(objects_in(sb).size(), 4u);
     EXPECT_TRUE(object_problems(sb).empty());
     EXPECT_EQ(store::count_objects(sb.db(), "d"), 4);
-    if (HasFailure()) break;
-  }
+  });
 }
 
 }  // namespace

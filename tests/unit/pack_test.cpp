@@ -56,16 +56,6 @@ std::vector<std::string> sample() {
   return out;
 }
 
-std::string shell(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return "popen failed";
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  int rc = pclose(f);
-  return rc == 0 ? out : "exit " + std::to_string(rc) + ": " + out;
-}
-
 TEST(Pack, TheSameContentsGiveByteIdenticalPacksInAnyOrder) {
   auto c = sample();
   auto a = build(c);

@@ -393,4 +393,65 @@ inline std::map<std::string, std::string> ledger_states(store::Db& db, std::int6
   return out;
 }
 
+// ---- the first-push fault sweep --------------------------------------------
+
+// What a sweep step hands its checks: the retry's report and every call
+// the retry made.
+struct SweepRetry {
+  engine::sync::SyncReport report;
+  std::vector<Call> calls;
+};
+
+// A first push (--init, one path in flight, so call k is the same call in
+// every run) crashed and then power-cut at each of its transport calls,
+// each time from the same saved state. `after_fault` runs once the crashed
+// process is gone (the store reopened) and returns what it wants the retry
+// checked against; `after_retry` judges the retry that follows. The sweep
+// stops at the first step with a failure.
+template <class AfterFault, class AfterRetry>
+void sweep_first_push(SyncSandbox& sb, AfterFault after_fault, AfterRetry after_retry) {
+  sb.close();
+  copy_tree(sb.state(), sb.tmp() / "state-saved");
+  sb.open();
+  int n = 0;
+  {
+    Injected inj;
+    engine::sync::SyncOptions o;
+    o.init = true;
+    o.in_flight = 1;
+    o.transport = inj.factory();
+    ASSERT_EQ(sb.sync(o).status, store::RunStatus::success);
+    n = inj.calls();
+  }
+  ASSERT_GT(n, 10);
+  for (int k = 1; k <= 2 * n; ++k) {
+    int at = k <= n ? k : k - n;
+    SCOPED_TRACE((k <= n ? "crash at call " : "power cut at call ") + std::to_string(at));
+    sb.close();
+    fs::remove_all(sb.dest_root());
+    copy_tree(sb.tmp() / "state-saved", sb.state());
+    sb.open();
+    Injected inj;
+    engine::sync::SyncOptions o;
+    o.init = true;
+    o.in_flight = 1;
+    dest::FaultPlan plan;
+    plan.kind = k <= n ? dest::FaultPlan::Kind::crash : dest::FaultPlan::Kind::power_cut;
+    plan.at_call = at;
+    o.transport = inj.factory(plan);
+    EXPECT_THROW(sb.sync(o), dest::SimulatedCrash);
+    sb.close();
+    sb.open();
+    auto expected = after_fault();
+    Injected retry_log;
+    engine::sync::SyncOptions retry;
+    retry.init = true;
+    retry.transport = retry_log.factory();
+    auto r = sb.sync(retry);
+    EXPECT_EQ(r.status, store::RunStatus::success) << r.error;
+    after_retry(expected, SweepRetry{r, *retry_log.log});
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
 }  // namespace sq::test

@@ -1,6 +1,7 @@
 #pragma once
 // Shared test helpers: a temporary directory that cleans itself up, and a
 // freshly migrated store inside it.
+#include <cstdio>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -40,6 +41,17 @@ inline store::Store open_store(const TempDir& dir, const std::string& name = "in
   store::StoreOptions o;
   o.node_name = "testnode";
   return store::Store::open(dir / name, o);
+}
+
+// Runs a shell command; its standard output, or "failed: <output>" when it
+// exits non-zero.
+inline std::string shell(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return "failed: popen";
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  return pclose(f) == 0 ? out : "failed: " + out;
 }
 
 }  // namespace sq::test

@@ -8,32 +8,76 @@
 
 namespace sq::engine::sync::packed {
 
+// One decompressing stream over a pack, `pos` bytes into its tar.
+struct Cursor {
+  Cursor(std::unique_ptr<dest::Reader> r, std::string n)
+      : pack(std::move(r)), name(std::move(n)), dctx(ZSTD_createDCtx(), &ZSTD_freeDCtx),
+        in_store(ZSTD_DStreamInSize()), out(ZSTD_DStreamOutSize()) {
+    if (!dctx) throw Error(ErrorKind::io, "cannot start a zstd stream");
+  }
+
+  // Refills `out`; false when the pack ended.
+  bool decompress_more() {
+    for (;;) {
+      if (in.pos == in.size && !eof) {
+        in.src = in_store.data();
+        in.size = pack->read(in_store.data(), in_store.size());
+        in.pos = 0;
+        eof = in.size == 0;
+      }
+      if (in.pos == in.size && eof) return false;
+      ZSTD_outBuffer o{out.data(), out.size(), 0};
+      std::size_t r = ZSTD_decompressStream(dctx.get(), &o, &in);
+      if (ZSTD_isError(r))
+        throw Error(ErrorKind::corrupt, fmt::format("{} is not a readable zstd stream: {}", name, ZSTD_getErrorName(r)));
+      out_pos = 0;
+      out_end = o.pos;
+      if (out_end > 0) return true;
+    }
+  }
+
+  std::unique_ptr<dest::Reader> pack;
+  std::string name;
+  std::unique_ptr<ZSTD_DCtx, std::size_t (*)(ZSTD_DCtx*)> dctx;
+  std::vector<char> in_store;
+  ZSTD_inBuffer in{nullptr, 0, 0};
+  std::vector<char> out;
+  std::size_t out_pos = 0, out_end = 0;
+  std::int64_t pos = 0;  // tar bytes handed out or skipped so far
+  bool eof = false;
+};
+
 namespace {
+
+// Kept streams at most: a few per reader in flight is plenty.
+constexpr std::size_t kKeptCursors = 32;
 
 class MemberReader final : public dest::Reader {
  public:
-  MemberReader(std::unique_ptr<dest::Reader> pack, std::string name, std::int64_t offset, std::int64_t length)
-      : pack_(std::move(pack)), name_(std::move(name)), dctx_(ZSTD_createDCtx(), &ZSTD_freeDCtx),
-        out_(ZSTD_DStreamOutSize()), skip_(offset), left_(length), length_(length) {
-    if (!dctx_) throw Error(ErrorKind::io, "cannot start a zstd stream");
+  MemberReader(std::unique_ptr<Cursor> c, std::int64_t offset, std::int64_t length, MemberCursors* keep)
+      : c_(std::move(c)), skip_(offset - c_->pos), left_(length), length_(length), keep_(keep) {}
+  ~MemberReader() override {
+    if (!keep_ || left_ != 0 || !c_) return;
+    std::string name = c_->name;  // before the cursor is handed over
+    keep_->keep(name, std::move(c_));
   }
 
   std::size_t read(char* buf, std::size_t len) override {
     std::size_t given = 0;
     while (given < len && left_ > 0) {
-      if (out_pos_ == out_end_ && !decompress_more()) break;
-      auto avail = static_cast<std::int64_t>(out_end_ - out_pos_);
+      if (c_->out_pos == c_->out_end && !c_->decompress_more())
+        throw Error(ErrorKind::corrupt, fmt::format("{} ends before the member it should hold", c_->name));
+      auto avail = static_cast<std::int64_t>(c_->out_end - c_->out_pos);
+      auto n = skip_ > 0 ? std::min(skip_, avail) : std::min({avail, left_, static_cast<std::int64_t>(len - given)});
       if (skip_ > 0) {
-        auto drop = std::min(skip_, avail);
-        out_pos_ += static_cast<std::size_t>(drop);
-        skip_ -= drop;
-        continue;
+        skip_ -= n;
+      } else {
+        std::copy_n(c_->out.data() + c_->out_pos, n, buf + given);
+        given += static_cast<std::size_t>(n);
+        left_ -= n;
       }
-      auto n = static_cast<std::size_t>(std::min({avail, left_, static_cast<std::int64_t>(len - given)}));
-      std::copy_n(out_.data() + out_pos_, n, buf + given);
-      out_pos_ += n;
-      given += n;
-      left_ -= static_cast<std::int64_t>(n);
+      c_->out_pos += static_cast<std::size_t>(n);
+      c_->pos += n;
     }
     return given;
   }
@@ -41,46 +85,39 @@ class MemberReader final : public dest::Reader {
   dest::Stat stat() override { return {dest::EntryType::file, length_, 0}; }
 
  private:
-  // Refills the output buffer; false when the pack ended.
-  bool decompress_more() {
-    for (;;) {
-      if (in_.pos == in_.size && !eof_) {
-        in_.src = in_store_.data();
-        in_.size = pack_->read(in_store_.data(), in_store_.size());
-        in_.pos = 0;
-        eof_ = in_.size == 0;
-      }
-      if (in_.pos == in_.size && eof_) {
-        if (skip_ > 0 || left_ > 0)
-          throw Error(ErrorKind::corrupt, fmt::format("{} ends before the member it should hold", name_));
-        return false;
-      }
-      ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      std::size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in_);
-      if (ZSTD_isError(r))
-        throw Error(ErrorKind::corrupt, fmt::format("{} is not a readable zstd stream: {}", name_, ZSTD_getErrorName(r)));
-      out_pos_ = 0;
-      out_end_ = out.pos;
-      if (out_end_ > 0) return true;
-    }
-  }
-
-  std::unique_ptr<dest::Reader> pack_;
-  std::string name_;
-  std::unique_ptr<ZSTD_DCtx, std::size_t (*)(ZSTD_DCtx*)> dctx_;
-  std::vector<char> in_store_ = std::vector<char>(ZSTD_DStreamInSize());
-  ZSTD_inBuffer in_{nullptr, 0, 0};
-  std::vector<char> out_;
-  std::size_t out_pos_ = 0, out_end_ = 0;
+  std::unique_ptr<Cursor> c_;
   std::int64_t skip_, left_, length_;
-  bool eof_ = false;
+  MemberCursors* keep_;
 };
 
 }  // namespace
 
+MemberCursors::MemberCursors() = default;
+MemberCursors::~MemberCursors() = default;
+
+std::unique_ptr<Cursor> MemberCursors::take(const std::string& pack, std::int64_t offset) {
+  std::lock_guard lock(mu_);
+  auto [from, to] = idle_.equal_range(pack);
+  auto best = to;
+  for (auto it = from; it != to; ++it)
+    if (it->second->pos <= offset && (best == to || it->second->pos > best->second->pos)) best = it;
+  if (best == to) return nullptr;
+  auto c = std::move(best->second);
+  idle_.erase(best);
+  return c;
+}
+
+void MemberCursors::keep(const std::string& pack, std::unique_ptr<Cursor> c) {
+  std::lock_guard lock(mu_);
+  if (idle_.size() >= kKeptCursors) idle_.erase(idle_.begin());
+  idle_.emplace(pack, std::move(c));
+}
+
 std::unique_ptr<dest::Reader> open_member(dest::Transport& t, const std::string& pack, std::int64_t offset,
-                                          std::int64_t length) {
-  return std::make_unique<MemberReader>(t.get(pack), pack, offset, length);
+                                          std::int64_t length, MemberCursors* cursors) {
+  std::unique_ptr<Cursor> c = cursors ? cursors->take(pack, offset) : nullptr;
+  if (!c) c = std::make_unique<Cursor>(t.get(pack), pack);
+  return std::make_unique<MemberReader>(std::move(c), offset, length, cursors);
 }
 
 }  // namespace sq::engine::sync::packed
