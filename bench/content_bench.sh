@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The content-addressed layout on a local disk, side by side in one run with
-# what a user would otherwise run. Trees (generated if missing, shared with
-# bench/index_bench.sh): S10k (10,000 small files), S (100,000 small files),
-# L (16 files of 64 MiB).
-#   first sync, content-addressed  vs cp -a + sync + b3sum of the copy  (target L <= 1.2x)
+# The content-addressed and packed layouts on a local disk, side by side in
+# one run with what a user would otherwise run. Trees (generated if missing,
+# shared with bench/index_bench.sh): S10k (10,000 small files), S (100,000
+# small files), L (16 files of 64 MiB).
+#   first sync, content-addressed  vs cp -a + sync + b3sum of the copy     (target L <= 1.2x)
 #   restore from the objects       vs cp -a + sync + b3sum of the copy
-# The objects written and the bytes they take are printed beside them.
+#   first sync, packed (zstd_level 2 = zstd -3)
+#                                  vs tar | zstd -3 + sync + b3sum of it  (target S <= 1.5x)
+#   restore from the packs         vs zstd -d | tar -x + sync              (target S <= 1.5x)
+# The objects and packs written and the bytes they take are printed beside them.
 # RUNS (default 1) runs of each, squirrel and baseline alternately; the
 # median is kept. Usage: bench/content_bench.sh
 set -euo pipefail
@@ -37,10 +40,11 @@ ratio() { echo "scale=2; $1 / $2" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 settle() { sync; sleep 3; }
 
+LAYOUT='layout = "content-addressed"'
 config() {  # work-dir volume-path
   mkdir -p "$1"
-  printf 'db = "%s/index.db"\n[backups]\nenabled = false\n[volumes.v]\npath = "%s"\nsync_to = ["d"]\n[destinations.d]\ntype = "local"\nlayout = "content-addressed"\nroot = "%s/dest"\n' \
-    "$1" "$2" "$1" > "$1/config.toml"
+  printf 'db = "%s/index.db"\n[backups]\nenabled = false\n[volumes.v]\npath = "%s"\nsync_to = ["d"]\n[destinations.d]\ntype = "local"\n%s\nroot = "%s/dest"\n' \
+    "$1" "$2" "$LAYOUT" "$1" > "$1/config.toml"
 }
 sq() { local d=$1; shift; "$BIN" --config "$d/config.toml" "$@" >/dev/null; }
 
@@ -68,10 +72,22 @@ row() {  # label squirrel-fn baseline-fn tree
   local s b; s=$(median < "$W/t_sq"); b=$(median < "$W/t_base")
   printf '%-34s %9.2f s %9.2f s %7sx\n' "$1" "$s" "$b" "$(ratio "$s" "$b")"
 }
-stored() {  # tree: objects and bytes of the first push's destination
-  local n b; n=$(find "$W/push${1}1/dest/objects" -type f | wc -l)
-  b=$(du -sb "$W/push${1}1/dest/objects" | cut -f1)
-  printf '%-34s %d objects, %s bytes (source %s bytes)\n' "  stored ($1)" "$n" "$b" "$(du -sb --exclude=.squirrel-volume "$W/src$1" | cut -f1)"
+stored() {  # tree: objects, packs and bytes of the first push's destination
+  local d="$W/push${1}1/dest" n p b
+  n=$(find "$d/objects" -type f 2>/dev/null | wc -l); p=$(find "$d/packs" -type f -not -name 'map-*' 2>/dev/null | wc -l)
+  b=$(du -sb "$d" | cut -f1)
+  printf '%-34s %d objects, %d packs, %s bytes (source %s bytes)\n' "  stored ($1)" "$n" "$p" "$b" \
+    "$(du -sb --exclude=.squirrel-volume "$W/src$1" | cut -f1)"
+}
+tarzstd_run() {  # tree run: tar | zstd -3 into one file, synced, then its b3sum
+  local f="$W/tz$1$2.tar.zst"; settle; local a; a=$(now)
+  tar -cf - -C "$W/src$1" . | zstd -3 -q -T1 > "$f" && sync && b3sum "$f" >/dev/null
+  local b; b=$(now); secs "$a" "$b"
+}
+untar_run() {  # tree run: zstd -d | tar -x of the first baseline's file, synced
+  local to="$W/ut$1$2"; mkdir -p "$to"; settle; local a; a=$(now)
+  zstd -dq < "$W/tz${1}1.tar.zst" | tar -xf - -C "$to" && sync
+  local b; b=$(now); secs "$a" "$b"
 }
 
 echo "squirrel content-addressed bench — $(date -u +%Y-%m-%dT%H:%MZ) — $(nproc) cores, $(uname -r)"
@@ -82,5 +98,13 @@ for T in L S10k S; do
   stored "$T"
   rm -rf "$W"/cp"$T"*
   row "restore $T vs cp+sync+b3sum" restore_run pipeline_run "$T"
-  rm -rf "$W"/push"$T"* "$W"/cp"$T"* "$W"/out"$T"* "$W"/src"$T" "$W"/idx"$T"; sync
+  rm -rf "$W"/push"$T"* "$W"/cp"$T"* "$W"/out"$T"*; sync
+  if [ "$T" != L ]; then
+    LAYOUT=$'layout = "packed"\nzstd_level = 2'
+    row "packed sync $T vs tar|zstd -3+b3sum" push_run tarzstd_run "$T"
+    stored "$T"
+    row "restore $T from packs vs zstd -d|tar" restore_run untar_run "$T"
+    LAYOUT='layout = "content-addressed"'
+  fi
+  rm -rf "$W"/push"$T"* "$W"/tz"$T"* "$W"/ut"$T"* "$W"/out"$T"* "$W"/src"$T" "$W"/idx"$T"; sync
 done

@@ -193,6 +193,25 @@ TEST_F(Packed, VerifyFindsADamagedPackAndForgetsIt) {
   EXPECT_EQ(restored.restored, 1) << "only big.bin: the packed contents are no longer recorded there";
 }
 
+TEST_F(Packed, VerifyFindsAMapCutShortAndAMapDeleted) {
+  auto r = sb.sync_init();
+  ASSERT_EQ(r.status, RunStatus::success);
+  auto map = sb.dest_root() / "packs" / ("map-" + std::to_string(r.run_id));
+  fs::permissions(map, fs::perms::owner_write, fs::perm_options::add);
+  auto text = read_bytes(map);
+  write_file(map, text.substr(0, text.size() - 10));  // the last line cut off
+  engine::sync::VerifyOptions vo;
+  auto cut = engine::sync::run_verify(sb.cfg(), sb.st(), "d", vo);
+  ASSERT_EQ(cut.findings.size(), 1u);
+  EXPECT_EQ(cut.findings[0].path, "packs/map-" + std::to_string(r.run_id));
+  EXPECT_EQ(cut.findings[0].kind, "changed");
+  EXPECT_TRUE(cut.alarm_raised);
+  fs::remove(map);
+  auto gone = engine::sync::run_verify(sb.cfg(), sb.st(), "d", vo);
+  ASSERT_EQ(gone.findings.size(), 1u);
+  EXPECT_EQ(gone.findings[0].kind, "missing");
+}
+
 TEST_F(Packed, AMemberChangedWhilePackingLeavesTheRunPartialAndRecordsNoPack) {
   write_file(sb.src() / "dir/b.txt", "BRAVO");
   auto r = sb.sync_init();
@@ -208,9 +227,11 @@ engine::OffloadReport offload_all(SyncSandbox& sb) {
   return engine::run_offload(sb.cfg(), sb.st(), "v", o);
 }
 
-TEST_F(Packed, OffloadReHashesEachPackOnceThenRestoreInPlaceRoundTrips) {
+TEST_F(Packed, OffloadReHashesEachPackOncePerRunThenRestoreInPlaceRoundTrips) {
   sb.set_config(packed_config(sb, sb.dest_root()).replace(packed_config(sb, sb.dest_root()).find("sync_to = ['d']"), 15,
                                                           "sync_to = ['d']\noffload_requires = ['d']"));
+  for (int i = 0; i < 130; ++i) sb.write("many/f" + std::to_string(i), "small " + std::to_string(i));  // 3 batches
+  ASSERT_EQ(sb.index().status, RunStatus::success);
   ASSERT_EQ(sb.sync_init().status, RunStatus::success);
   auto before = user_files(sb.src());
   Injected inj;
@@ -218,12 +239,12 @@ TEST_F(Packed, OffloadReHashesEachPackOnceThenRestoreInPlaceRoundTrips) {
   o.selectors = {"."};
   o.transport = inj.factory();
   auto off = engine::run_offload(sb.cfg(), sb.st(), "v", o);
-  EXPECT_EQ(off.offloaded, 4);
-  EXPECT_EQ(inj.count("read_back"), 2) << "the pack once for its three files, the object once";
+  EXPECT_EQ(off.offloaded, 134);
+  EXPECT_EQ(inj.count("read_back"), 2) << "the pack once for its 133 files over three batches, the object once";
   EXPECT_TRUE(user_files(sb.src()).empty());
   engine::RestoreOptions ro;
   ro.in_place = true;
-  EXPECT_EQ(engine::run_restore(sb.cfg(), sb.st(), "v", ro).restored, 4);
+  EXPECT_EQ(engine::run_restore(sb.cfg(), sb.st(), "v", ro).restored, 134);
   EXPECT_EQ(user_files(sb.src()), before);
 }
 

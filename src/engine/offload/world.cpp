@@ -172,8 +172,15 @@ void WorldCheck::hash_copies(Target& t, std::vector<Look*>& clean) {
   if (clean.empty()) return;
   std::vector<std::string> names;
   std::map<std::string, std::size_t> at;  // name -> its position in names
-  for (const auto* l : clean)
+  for (auto* l : clean) {
+    if (auto done = t.packs_hashed.find(l->copy->located); done != t.packs_hashed.end()) {
+      l->rb = done->second;
+      continue;
+    }
     if (at.emplace(l->copy->located, names.size()).second) names.push_back(l->copy->located);
+  }
+  std::erase_if(clean, [](const Look* l) { return l->rb.has_value(); });
+  if (names.empty()) return;
   std::vector<dest::ReadBack> rbs;
   try {
     rbs = t.t->read_back_many(names);
@@ -194,6 +201,8 @@ void WorldCheck::hash_copies(Target& t, std::vector<Look*>& clean) {
     auto k = at.at(l->copy->located);
     l->rb = hashed[k];
     l->error = errors[k];
+    if (l->copy->pack_key && hashed[k] && hashed[k]->hash == *l->copy->pack_key)
+      t.packs_hashed.emplace(names[k], *hashed[k]);
   }
 }
 

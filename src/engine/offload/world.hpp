@@ -17,7 +17,7 @@
 // | object: its name, the recorded size; a  |                             |                         |                              |
 // | pack member: its pack, the pack's size) |                             |                         |                              |
 // | the copy re-hashes to the content (a    | per file, before its unlink | copy-damaged            | then the rest of the target  |
-// | pack: to its key; once per batch)       |                             |                         |                              |
+// | pack: to its key; once per run)         |                             |                         |                              |
 //
 // A batch of files is looked at together, with the verdicts of looking at
 // each file in turn: the copies are stat'ed with one stat_many (a server
@@ -68,6 +68,10 @@ class WorldCheck {
     std::unique_ptr<dest::Transport> t;
     std::optional<GateRefusal> refusal;
     bool objects = false;  // content-addressed or packed: copies are objects or packs
+    // Packs re-hashed clean during this run: a pack holds thousands of
+    // files, so it is hashed once per run and only stat'ed for every later
+    // batch (its size, and the alarm state, are still looked at each time).
+    std::map<std::string, dest::ReadBack> packs_hashed;
   };
   struct Copy {
     std::int64_t ledger_id = 0, volume_id = 0, size = 0, mtime_ns = 0;

@@ -11,12 +11,17 @@
 //  an object whose bytes do not hash to its | finding "changed"           | record forgotten, alarm
 //  name (or to its recorded checksum)       |                             |
 //  a successful push's segment absent       | finding "missing"           | alarm
+//  a map of a run that landed packs absent  | finding "missing"           | alarm
+//  such a map not naming all their members  | finding "changed"           | alarm
 //  an object no record names                | orphans (counted apart)     | none: harmless
 //  an object the pass cannot hash           | unchecked                   | no content-verified claim
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "core/text.hpp"
 #include "engine/sync/push.hpp"
@@ -105,6 +110,7 @@ class ObjectPass {
     rep_.checked += static_cast<std::int64_t>(recorded.size() + packs.size());
     rehash(choose(present));
     for (const auto& v : vols) check_segments(v);
+    check_maps();
     return std::move(out_);
   }
 
@@ -199,6 +205,50 @@ class ObjectPass {
                                fmt::format("the segment of sync run {} is gone from {}/{}", st.i64(0), v.name,
                                            kSegmentDir)});
     }
+  }
+
+  // Every run that landed packs here left a placement map naming each of
+  // their members; a map gone, cut short or edited loses the way to them
+  // without the index (the recovery guide's way).
+  void check_maps() {
+    std::map<std::int64_t, std::set<std::string>> expected;  // run -> content hexes its packs hold
+    store::Stmt st(db_, "SELECT r.uploaded_run_id, c.blake3 FROM remote_packs r JOIN pack_members m ON m.pack_id = "
+                        "r.pack_id JOIN contents c ON c.id = m.content_id WHERE r.destination = ?");
+    st.bind(1, dest_);
+    while (st.step()) expected[st.i64(0)].insert(to_hex(st.digest(1)));
+    for (const auto& [run, contents] : expected) {
+      auto name = fmt::format("packs/map-{}", run);
+      auto named = map_contents(name);
+      if (!named) {
+        out_.findings.push_back({"", name, "missing", fmt::format("the placement map of sync run {} is gone", run)});
+        continue;
+      }
+      auto absent = std::count_if(contents.begin(), contents.end(), [&](const auto& c) { return !named->contains(c); });
+      if (absent > 0)
+        out_.findings.push_back({"", name, "changed",
+                                 fmt::format("it no longer names {} of the {} packed contents of run {} — cut short "
+                                             "or edited",
+                                             absent, contents.size(), run)});
+    }
+  }
+
+  // The contents a map names; nullopt when it is not there. A line that is
+  // cut off or not a map line ends the reading (what follows is unnamed).
+  std::optional<std::set<std::string>> map_contents(const std::string& name) {
+    if (t_.stat(name).type != dest::EntryType::file) return std::nullopt;
+    std::string text;
+    auto r = t_.get(name);
+    char buf[65536];
+    while (std::size_t n = r->read(buf, sizeof buf)) text.append(buf, n);
+    std::set<std::string> out;
+    for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+      try {
+        out.insert(nlohmann::json::parse(text.substr(start, end - start)).at("blake3").get<std::string>());
+      } catch (const std::exception&) {
+        break;
+      }
+    }
+    return out;
   }
 
   dest::Transport& t_;
