@@ -74,7 +74,9 @@ row() {  # label squirrel-fn baseline-fn tree
 }
 stored() {  # tree: objects, packs and bytes of the first push's destination
   local d="$W/push${1}1/dest" n p b
-  n=$(find "$d/objects" -type f 2>/dev/null | wc -l); p=$(find "$d/packs" -type f -not -name 'map-*' 2>/dev/null | wc -l)
+  n=0; p=0
+  [ -d "$d/objects" ] && n=$(find "$d/objects" -type f | wc -l)
+  [ -d "$d/packs" ] && p=$(find "$d/packs" -type f -not -name 'map-*' | wc -l)
   b=$(du -sb "$d" | cut -f1)
   printf '%-34s %d objects, %d packs, %s bytes (source %s bytes)\n' "  stored ($1)" "$n" "$p" "$b" \
     "$(du -sb --exclude=.squirrel-volume "$W/src$1" | cut -f1)"
