@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.hpp"
 #include "store/evidence.hpp"
 
@@ -33,18 +35,24 @@ bool object_recorded(Db& db, std::int64_t content_id, const std::string& destina
 
 std::int64_t record_pack_in_tx(Db& db, const PackRecord& pack, const std::string& destination, std::int64_t run_id,
                                const std::optional<Measured>& m) {
+  std::string_view key(reinterpret_cast<const char*>(pack.key.data()), pack.key.size());
   Stmt ins(db, "INSERT INTO packs(pack_key, size_bytes, member_count, created_run_id) VALUES (?, ?, ?, ?) "
                "ON CONFLICT(pack_key) DO NOTHING");
-  ins.bind_bytes(1, pack.key).bind(2, pack.size).bind(3, static_cast<std::int64_t>(pack.members.size())).bind(4, run_id);
+  ins.bind_bytes(1, key).bind(2, pack.size).bind(3, static_cast<std::int64_t>(pack.members.size())).bind(4, run_id);
   ins.step();
   Stmt id_of(db, "SELECT id FROM packs WHERE pack_key = ?");
-  id_of.bind_bytes(1, pack.key);
+  id_of.bind_bytes(1, key);
   if (!id_of.step()) throw Error(ErrorKind::corrupt, "a pack row vanished while it was recorded");
   std::int64_t id = id_of.i64(0);
   Stmt member(db, "INSERT INTO pack_members(pack_id, content_id, byte_offset, byte_length) VALUES (?, ?, ?, ?) "
                   "ON CONFLICT DO NOTHING");
-  for (const auto& mb : pack.members) {
-    member.bind(1, id).bind(2, mb.content_id).bind(3, mb.offset).bind(4, mb.length);
+  // In content order, both of pack_members' b-trees grow at their end.
+  std::vector<const PackRecord::Member*> by_content;
+  for (const auto& mb : pack.members) by_content.push_back(&mb);
+  std::sort(by_content.begin(), by_content.end(),
+            [](const PackRecord::Member* a, const PackRecord::Member* b) { return a->content_id < b->content_id; });
+  for (const auto* mb : by_content) {
+    member.bind(1, id).bind(2, mb->content_id).bind(3, mb->offset).bind(4, mb->length);
     member.step();
     member.reset();
   }

@@ -46,7 +46,7 @@ bool object_recorded(Db& db, std::int64_t content_id, const std::string& destina
 // the destination's row. Returns the pack id. Call inside a transaction,
 // only once the pack, the run's map and its segment are confirmed there.
 struct PackRecord {
-  std::string key;  // 32 bytes
+  Digest key{};
   std::int64_t size = 0;
   struct Member {
     std::int64_t content_id = 0, offset = 0, length = 0;

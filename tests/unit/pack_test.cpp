@@ -3,6 +3,7 @@
 // (zstd -d, tar, b3sum) get every content back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -104,6 +105,39 @@ TEST(Pack, AMemberChangedOnTheWayInFailsTheBuild) {
   auto shrunk = input_of("alpha");
   shrunk.open = input_of("alp").open;
   EXPECT_THROW(build_pack({shrunk}, 3, write), DriftError);
+}
+
+// Members are hashed on a second thread in chunks of a pool: a changed
+// member deep in a pack, after members that fill several chunks and one
+// larger than a chunk, read a few bytes at a time, is still the one named.
+TEST(Pack, AChangedMemberIsNamedAfterManyChunksOfOthers) {
+  std::vector<PackInput> inputs;
+  for (int i = 0; i < 3000; ++i) inputs.push_back(input_of(std::to_string(i) + std::string(1000 + i % 700, 'm')));
+  inputs.push_back(input_of(std::string((5 << 20) / 2, 'L')));
+  auto trickle = [](PackInput in) {  // the same bytes, at most 7 per read
+    auto inner = in.open;
+    in.open = [inner] {
+      auto read = inner();
+      return [read](char* buf, std::size_t len) { return read(buf, std::min<std::size_t>(len, 7)); };
+    };
+    return in;
+  };
+  for (int i = 0; i < 3000; i += 97) inputs[i] = trickle(inputs[i]);
+  std::string sink;
+  auto write = [&](const char* d, std::size_t n) { sink.append(d, n); };
+  auto whole = build_pack(inputs, 3, write);
+  EXPECT_EQ(whole.members.size(), inputs.size());
+  std::vector<PackInput> sorted = inputs;
+  std::sort(sorted.begin(), sorted.end(), [](const PackInput& a, const PackInput& b) { return a.hash < b.hash; });
+  auto victim = sorted[2900].hash;  // late in pack order
+  for (auto& in : inputs)
+    if (in.hash == victim) in.open = input_of(std::string(static_cast<std::size_t>(in.size), '?')).open;
+  try {
+    build_pack(inputs, 3, write);
+    ADD_FAILURE() << "a changed member was packed";
+  } catch (const DriftError& e) {
+    EXPECT_EQ(to_hex(e.content()), to_hex(victim));
+  }
 }
 
 TEST(Pack, TheMapNamesEachMemberInTheReferencesFieldOrder) {

@@ -17,7 +17,7 @@
 #include <cerrno>
 #include <map>
 #include <optional>
-#include <set>
+#include <unordered_set>
 
 #include "core/text.hpp"
 #include "engine/sync/stage.hpp"
@@ -52,7 +52,7 @@ ObjectPlan plan_objects(Push& p, std::int64_t since_run) {
   st.bind(1, p.volume_id()).bind(2, since_run).bind(3, p.dest());
   ObjectPlan out;
   auto& plan = out.uploads;
-  std::set<std::int64_t> seen;
+  std::unordered_set<std::int64_t> seen;
   while (st.step()) {
     if (!seen.insert(st.i64(2)).second) continue;  // one source per content
     PlannedWrite w;

@@ -11,7 +11,7 @@
 //  member order              | ascending content hash
 //  member header             | ustar/restricted PAX: name = 64-hex hash,
 //                            | mode 0444, mtime 0, uid/gid 0, no user names
-//  compression               | one zstd stream, one thread, checksummed
+//  compression               | one zstd stream, one worker, checksummed
 //  key                       | BLAKE3 of the compressed bytes
 //  a member changed on the   | the build fails (size or BLAKE3 differ from
 //  way in                    | the content), nothing is returned

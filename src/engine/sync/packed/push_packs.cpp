@@ -205,7 +205,7 @@ void record_packs(Push& p, const std::vector<LandedPack>& packs) {
   store::Tx tx(p.db());
   for (const auto& lp : packs) {
     store::PackRecord r;
-    r.key.assign(reinterpret_cast<const char*>(lp.pack.key.data()), lp.pack.key.size());
+    r.key = lp.pack.key;
     r.size = lp.pack.size;
     for (const auto& m : lp.pack.members) r.members.push_back({lp.contents.at(m.hash), m.offset, m.length});
     store::record_pack_in_tx(p.db(), r, p.dest(), p.run_id, lp.measured);
