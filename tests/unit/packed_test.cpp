@@ -5,6 +5,9 @@
 // a crash or power cut at any call leaving no pack row without its bytes.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -267,6 +270,65 @@ TEST_F(Packed, OffloadRefusesTheFilesOfADamagedPackAndKeepsThem) {
 
 // A packed push crashed or power-cut at every call: no pack row without its
 // bytes, and the retry completes without landing a recorded pack again.
+// A pack is built in a temp file beside the index before its key is
+// known. Killed (SIGKILL, no unwinding) at any put of a packed push, the
+// push leaves no such file there: it has no name.
+TEST(PackedFault, AKilledPushLeavesNoTempPackBesideTheIndex) {
+  SyncSandbox sb("", fast_scratch_base());
+  sb.set_config(packed_config(sb, sb.dest_root()));
+  for (int i = 0; i < 4; ++i) sb.write("f" + std::to_string(i), "content " + std::to_string(i));
+  ASSERT_EQ(sb.index().status, RunStatus::success);
+  auto temp_packs = [&] {
+    auto names = names_in(sb.db_path().parent_path());
+    std::erase_if(names, [](const std::string& n) { return !n.starts_with("pack-"); });
+    return names;
+  };
+  std::vector<int> puts;
+  {
+    Injected probe;
+    sb.close();
+    copy_tree(sb.state(), sb.tmp() / "state-saved");
+    sb.open();
+    SyncOptions o;
+    o.init = true;
+    o.transport = probe.factory();
+    ASSERT_EQ(sb.sync(o).status, RunStatus::success);
+    for (std::size_t i = 0; i < probe.log->size(); ++i)
+      if ((*probe.log)[i].op == "put") puts.push_back(static_cast<int>(i) + 1);
+  }
+  ASSERT_GE(puts.size(), 3u);  // marker, pack, map, segment
+  for (int at : puts) {
+    SCOPED_TRACE("killed at call " + std::to_string(at));
+    sb.close();
+    fs::remove_all(sb.dest_root());
+    fs::remove_all(sb.state());
+    copy_tree(sb.tmp() / "state-saved", sb.state());
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      sb.open();
+      Injected inj;
+      dest::FaultPlan plan;
+      plan.kind = dest::FaultPlan::Kind::stall;
+      plan.at_call = at;
+      plan.on_stall = [] { ::raise(SIGKILL); };
+      SyncOptions o;
+      o.init = true;
+      o.transport = inj.factory(plan);
+      try {
+        sb.sync(o);
+      } catch (...) {
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    EXPECT_EQ(temp_packs(), std::vector<std::string>{});
+  }
+  sb.open();
+}
+
 TEST(PackedFault, ACrashOrPowerCutAtEveryCallLeavesNoPackRowWithoutItsBytes) {
   SyncSandbox sb("", fast_scratch_base());
   sb.set_config(packed_config(sb, sb.dest_root()));

@@ -71,13 +71,20 @@ packed::PackInput input_of(Push& p, const PlannedWrite& w) {
 }
 
 // A temp file beside the index: the pack is built before its key is known.
+// Unnamed where the filesystem allows (O_TMPFILE), so a killed push
+// leaves nothing behind; elsewhere a named file removed when done.
 class TempPack {
  public:
-  explicit TempPack(const std::filesystem::path& path) : path_(path) {
-    fd_ = Fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (fd_.get() < 0) fail_errno(fmt::format("cannot create {}", path.string()), errno);
+  explicit TempPack(const std::filesystem::path& dir, std::int64_t run_id) {
+    fd_ = Fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (fd_.get() >= 0) return;
+    path_ = dir / fmt::format("pack-run-{}.tmp", run_id);
+    fd_ = Fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (fd_.get() < 0) fail_errno(fmt::format("cannot create {}", path_.string()), errno);
   }
-  ~TempPack() { ::unlink(path_.c_str()); }
+  ~TempPack() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
   TempPack(const TempPack&) = delete;
   TempPack& operator=(const TempPack&) = delete;
   void write(const char* d, std::size_t n) {
@@ -106,16 +113,15 @@ class TempPack {
   Fd fd_;
 };
 
-// Builds the group into `tmp`; a member that drifted leaves the group.
-std::optional<BuiltPack> build_group(Push& p, std::vector<const PlannedWrite*>& group, int level, TempPack*& tmp,
-                                     std::optional<TempPack>& holder) {
+// Builds the group into a new `tmp`; a member that drifted leaves the group.
+std::optional<BuiltPack> build_group(Push& p, std::vector<const PlannedWrite*>& group, int level,
+                                     std::optional<TempPack>& tmp) {
   while (!group.empty()) {
-    holder.emplace(p.db().path().parent_path() / fmt::format("pack-run-{}.tmp", p.run_id));
-    tmp = &*holder;
+    tmp.emplace(p.db().path().parent_path(), p.run_id);
     std::vector<packed::PackInput> inputs;
     for (const auto* w : group) inputs.push_back(input_of(p, *w));
     try {
-      return packed::build_pack(inputs, level, [tmp](const char* d, std::size_t n) { tmp->write(d, n); });
+      return packed::build_pack(inputs, level, [&tmp](const char* d, std::size_t n) { tmp->write(d, n); });
     } catch (const packed::DriftError& e) {
       auto it = std::find_if(group.begin(), group.end(), [&](const PlannedWrite* w) { return w->hash == e.content(); });
       p.report.drift += 1;
@@ -170,9 +176,8 @@ std::vector<LandedPack> push_packs(Push& p, const std::vector<const PlannedWrite
   int level = packed::zstd_level_of(d.zstd_level.value_or(3));
   std::vector<LandedPack> out;
   for (auto& group : groups_of(small, d.pack_size.value_or(512LL << 20))) {
-    TempPack* tmp = nullptr;
-    std::optional<TempPack> holder;
-    auto built = build_group(p, group, level, tmp, holder);
+    std::optional<TempPack> tmp;
+    auto built = build_group(p, group, level, tmp);
     if (!built) continue;
     try {
       auto m = land_pack(p, *built, *tmp);
