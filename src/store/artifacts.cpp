@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "store/evidence.hpp"
 
 namespace sq::store {
@@ -61,6 +62,28 @@ std::int64_t record_pack_in_tx(Db& db, const PackRecord& pack, const std::string
              {Value{id}, Value{destination}, Value{run_id}, m ? Value{m->algo} : Value{}, m ? Value{m->checksum} : Value{},
               m ? Value{m->at_ns} : Value{}});
   return id;
+}
+
+void stamp_object_in_tx(Db& db, std::int64_t content_id, const std::string& destination, const Measured& m) {
+  Stmt st(db, fmt::format("UPDATE remote_objects SET {} WHERE content_id = ?3 AND destination = ?5 AND {}", kStampSet,
+                          kStampAllowed));
+  st.bind(1, m.checksum).bind(2, m.at_ns).bind(3, content_id).bind(4, m.algo).bind(5, destination);
+  st.step();
+  if (db.changes() != 1)
+    throw Error(ErrorKind::corrupt, fmt::format("the object record of content {} cannot take checksum {}", content_id,
+                                                m.checksum));
+}
+
+void stamp_pack_in_tx(Db& db, const Digest& key, const std::string& destination, const Measured& m) {
+  Stmt st(db, fmt::format("UPDATE remote_packs SET {} WHERE destination = ?5 AND pack_id = (SELECT id FROM packs "
+                          "WHERE pack_key = ?3) AND {}",
+                          kStampSet, kStampAllowed));
+  st.bind(1, m.checksum).bind(2, m.at_ns).bind(4, m.algo).bind(5, destination);
+  st.bind_bytes(3, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
+  st.step();
+  if (db.changes() != 1)
+    throw Error(ErrorKind::corrupt, fmt::format("the record of pack {} cannot take checksum {}", to_hex(key),
+                                                m.checksum));
 }
 
 std::optional<PackPlace> pack_place(Db& db, std::int64_t content_id, const std::string& destination) {

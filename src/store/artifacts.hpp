@@ -31,6 +31,27 @@ struct Measured {
   std::int64_t at_ns = 0;
 };
 
+// How a verify stamps a copy it confirmed (remote_paths, remote_objects,
+// remote_packs), with ?1 the checksum it measured, ?2 when, ?4 the
+// algorithm:
+//
+//  recorded checksum           | the stamp
+//  ----------------------------+------------------------------------------
+//  none                        | takes the measured one
+//  the same algorithm, equal   | refreshes verified_at_ns
+//  the same algorithm, other   | refused (judged changed before; never
+//                              | reaches a stamp)
+//  another algorithm           | refreshes verified_at_ns and keeps it: only
+//                              | BLAKE3 is compared with the content itself,
+//                              | and the server's checksum is what lets the
+//                              | server check that copy again later
+inline constexpr const char* kStampSet =
+    "checksum_algo = COALESCE(checksum_algo, ?4), checksum = COALESCE(checksum, ?1), verified_at_ns = ?2";
+inline constexpr const char* kStampAllowed = "(checksum IS NULL OR checksum_algo != ?4 OR checksum = ?1)";
+// A verify's confirmation of a recorded object or pack (kStampSet).
+void stamp_object_in_tx(Db& db, std::int64_t content_id, const std::string& destination, const Measured& m);
+void stamp_pack_in_tx(Db& db, const Digest& key, const std::string& destination, const Measured& m);
+
 // Records that `destination` holds `content_id` as an object, uploaded by
 // `run_id`; throws if it is recorded already (an object is uploaded once).
 void record_object(Db& db, std::int64_t content_id, const std::string& destination, std::int64_t run_id,

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "store/artifacts.hpp"
 #include "store/files.hpp"
 #include "store/folders.hpp"
 
@@ -125,10 +126,9 @@ void mark_lost(Db& db, const std::vector<std::int64_t>& ids) {
 
 void record_verified_in_tx(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns,
                            const std::string& algo) {
-  db.execute(
-      "UPDATE remote_paths SET checksum_algo = ?4, checksum = ?1, verified_at_ns = ?2 WHERE id = ?3 AND state IN "
-      "('live','displaced') AND (checksum IS NULL OR (checksum = ?1 AND checksum_algo = ?4) OR checksum_algo != ?4)",
-      {Value{hex}, Value{at_ns}, Value{id}, Value{algo}});
+  db.execute(fmt::format("UPDATE remote_paths SET {} WHERE id = ?3 AND state IN ('live','displaced') AND {}", kStampSet,
+                         kStampAllowed),
+             {Value{hex}, Value{at_ns}, Value{id}, Value{algo}});
   if (db.changes() != 1)
     throw Error(ErrorKind::corrupt, fmt::format("ledger row {} cannot take checksum {}", id, hex));
 }

@@ -65,8 +65,8 @@ std::vector<VersionCopy> copies_of_version(Db& db, std::int64_t volume_id, const
 // Present files of the volume whose copy at `destination` a verify found
 // lost and no live copy of the same content has replaced yet.
 std::int64_t count_lost_copies(Db& db, std::int64_t volume_id, const std::string& destination);
-// Re-stamps a verified read-back on a live or displaced row; a read never
-// replaces a recorded checksum. Inside the caller's transaction: a pass
+// Re-stamps a verified read-back on a live or displaced row by the rule
+// of store::kStampSet: a read never replaces a recorded checksum. Inside the caller's transaction: a pass
 // records many at once.
 void record_verified_in_tx(Db& db, std::int64_t id, const std::string& hex, std::int64_t at_ns,
                            const std::string& algo = "blake3");

@@ -189,6 +189,41 @@ TEST(SftpLoop, ACopyCorruptedOnTheServerIsFoundByTheServersHash) {
   EXPECT_EQ(read_file(s.vol("a.txt")), "alpha") << "the local file stays";
 }
 
+// A server that hashes with sha256sum records its checksum of each copy. A
+// verify that downloads and BLAKE3s the copies confirms them without
+// replacing that checksum, so the server can still check them afterwards
+// (before, the first `verify --download` left every copy unchecked).
+TEST(SftpLoop, ADownloadingVerifyKeepsTheServersChecksumForTheNextVerify) {
+  SftpSandbox s({}, "hash_algo = \"sha256\"\n");
+  s.fill();
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  auto first = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(first[0]["unchecked"], 0);
+  EXPECT_EQ(first[0]["method"], "server-hash");
+  auto downloaded = s.json({"verify", "nas", "--download", "--full"});
+  EXPECT_EQ(downloaded[0]["method"], "download-blake3");
+  auto again = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(again[0]["unchecked"], 0) << "every copy is still checkable by the server";
+  EXPECT_EQ(again[0]["findings"].size(), 0u);
+  rewrite_same_size_and_mtime(s.vremote() / "a.txt", "ALPHA");
+  auto damaged = s.json({"verify", "nas", "--full"}, 1);
+  ASSERT_EQ(damaged[0]["findings"].size(), 1u) << "the server's sha256 still finds a changed copy";
+  EXPECT_EQ(damaged[0]["findings"][0]["path"], "a.txt");
+}
+
+// The same for objects: a content-addressed destination on a sha256 server.
+TEST(SftpContentLoop, ADownloadingVerifyKeepsTheServersChecksumOfEachObject) {
+  SftpSandbox s({}, kContentAddressed + "hash_algo = \"sha256\"\n");
+  s.fill();
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  s.ok({"verify", "nas", "--download", "--full"});
+  auto again = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(again[0]["unchecked"], 0) << again.dump();
+  EXPECT_EQ(again[0]["method"], "server-hash");
+}
+
 TEST(SftpLoop, HostileNamesRoundTrip) {
   SftpSandbox s;
   std::vector<std::string> names = {"with space", "new\nline", std::string("bad\xff\xfe" "byte"),

@@ -354,18 +354,9 @@ void apply_object_pass(store::Db& db, const std::string& dest, ObjectFindings& f
                        VerifyReport& rep) {
   store::Tx tx(db);
   for (const auto& s : found.stamps) {
-    if (s.content_id) {
-      db.execute("UPDATE remote_objects SET checksum_algo = ?, checksum = ?, verified_at_ns = ? WHERE content_id = ? "
-                 "AND destination = ?",
-                 {store::Value{s.algo}, store::Value{s.checksum}, store::Value{s.at_ns}, store::Value{s.content_id},
-                  store::Value{dest}});
-      continue;
-    }
-    store::Stmt st(db, "UPDATE remote_packs SET checksum_algo = ?, checksum = ?, verified_at_ns = ? WHERE destination "
-                       "= ? AND pack_id = (SELECT id FROM packs WHERE pack_key = ?)");
-    st.bind(1, s.algo).bind(2, s.checksum).bind(3, s.at_ns).bind(4, dest);
-    st.bind_bytes(5, std::string_view(reinterpret_cast<const char*>(s.pack.data()), s.pack.size()));
-    st.step();
+    store::Measured m{s.algo, s.checksum, s.at_ns};
+    if (s.content_id) store::stamp_object_in_tx(db, s.content_id, dest, m);
+    else store::stamp_pack_in_tx(db, s.pack, dest, m);
   }
   for (auto id : found.lost_contents) store::forget_object(db, id, dest);
   for (const auto& key : found.lost_packs) store::forget_remote_pack(db, key, dest);

@@ -182,11 +182,8 @@ class ObjectPass {
     bool unchecked = false;
     if (!judge(r, rb, unchecked)) lost(r, "changed", r.name + ": its bytes do not hash to what was stored");
     else if (unchecked) rep_.unchecked += 1;
-    else if (rep_.volatile_fs.empty()) {
-      auto algo = r.algo.value_or(rb.algo);
-      auto checksum = rb.algo == algo ? rb.checksum : *r.checksum;  // keep the recorded algorithm's checksum
-      out_.stamps.push_back({r.content_id, algo, checksum, now_ns(), r.content_id ? Digest{} : r.hash});
-    }
+    else if (rep_.volatile_fs.empty())  // a recorded checksum stays (store::kStampSet)
+      out_.stamps.push_back({r.content_id, rb.algo, rb.checksum, now_ns(), r.content_id ? Digest{} : r.hash});
     tally.done(r.name, r.size);
   }
 
