@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "engine/sync/mirror.hpp"
+#include "engine/sync/verify.hpp"
 #include "loop_util.hpp"
 #include "sshd_util.hpp"
 #include "stall_util.hpp"
@@ -432,6 +433,42 @@ void sync_killed_when(const SftpSandbox& s, const std::function<bool()>& reached
 // kill -9 of the squirrel process while it stages, between staging and
 // committing, and while it commits: the next sync completes, the mirror
 // holds the volume, nothing stays in flight and verify finds nothing.
+// A server hash command that says nothing at all: verify gives the call up
+// as stalled, and the given-up call then returns by itself instead of
+// waiting on the silent channel for as long as the connection lives (it
+// used to wait for ever, and a push refuses to start while such a call is
+// out). Nothing here measures time: the wait below ends only if it returns.
+TEST(SftpFaults, ASilentServerHashIsGivenUpAndTheCallReturnsByItself) {
+  SftpSandbox s;
+  s.fill();
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "nas", "--init"});
+  auto cfg = config::load(s.config_path());
+  store::StoreOptions so;
+  so.create = false;
+  std::string what;
+  {
+    auto st = store::Store::open(s.db_path(), so);
+    engine::sync::VerifyOptions o;
+    o.full = true;
+    o.stall.timeout_ns = 2LL * 1000000000;
+    ::setenv("SQUIRREL_TEST_SILENT_SERVER_HASH", "1", 1);
+    try {
+      engine::sync::run_verify(cfg, st, "nas", o);
+      what = "verify returned";
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    ::unsetenv("SQUIRREL_TEST_SILENT_SERVER_HASH");
+  }
+  EXPECT_NE(what.find("made no progress"), std::string::npos) << what;
+  await_given_up_calls_returned("nas");
+  auto v = s.json({"verify", "nas", "--full"});
+  EXPECT_EQ(v[0]["findings"].size(), 0u);
+  EXPECT_EQ(v[0]["unchecked"], 0);
+  s.ok({"sync", "photos", "--to", "nas"});
+}
+
 TEST(SftpFaults, ASyncKilledAtAnyStageLeavesAMirrorTheNextSyncCompletes) {
   SftpSandbox s;
   s.put("first", "one");

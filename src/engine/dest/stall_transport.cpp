@@ -295,6 +295,11 @@ class Core {
   static void progress_running_call() {
     if (t_running) t_running->progress();
   }
+  static bool running_call_given_up() {
+    if (!t_running) return false;
+    std::lock_guard lock(t_running->mu);
+    return t_running->given_up;
+  }
 
   void refuse_if_wedged(const char* what, const std::string& name) const {
     if (wedged_.load())
@@ -496,6 +501,8 @@ std::int64_t given_up_calls(const std::string& destination) {
 }
 
 void note_progress() { Core::progress_running_call(); }
+
+bool call_given_up() { return Core::running_call_given_up(); }
 
 // ---- helper threads -----------------------------------------------------------------
 

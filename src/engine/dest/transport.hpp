@@ -263,6 +263,10 @@ class HelperThreads {
 // every file synced): the stall guard running the call counts it as
 // progress. Does nothing outside a guarded call.
 void note_progress();
+// True once the stall guard gave up the call this thread runs: a call of
+// the inner transport that waits on a silent peer stops instead of waiting
+// for ever on a thread nobody waits for. False outside a guarded call.
+bool call_given_up();
 
 bool is_clean_name(const std::string& name);
 

@@ -398,7 +398,7 @@ VerifyReport run_verify(const config::Config& cfg, store::Store& st, const std::
     if (d.type == "local" && !std::filesystem::is_directory(d.root, ec))
       throw Error(ErrorKind::refused, fmt::format("destination root {} is not there — is the disk mounted? nothing was "
                                                   "checked", d.root));
-    dest::StallOptions stall;
+    dest::StallOptions stall = opts.stall;
     stall.destination = destination;
     t = dest::stall_guarded(open_mirror_transport(d, opts.transport), std::move(stall));
     check_markers(*t, d.root, vols);

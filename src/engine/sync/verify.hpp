@@ -25,6 +25,7 @@ struct VerifyOptions {
   // here, for a server that cannot hash (an sftp-only account).
   bool download = false;
   TransportFactory transport;
+  dest::StallOptions stall;  // its destination is this verify's
 };
 
 struct VerifyFinding {

@@ -253,13 +253,17 @@ struct ChannelHolder {
   }
 };
 
-// Reads stdout until end of file; false when it exceeds cap or fails.
+// Reads stdout until end of file; false when it exceeds cap or fails, or
+// once the stall guard gave the call up (a silent command is waited for
+// while the guard waits, and not a moment longer).
 bool read_output(ssh_channel ch, std::size_t cap, std::string& out) {
+  constexpr int kWaitMs = 2000;  // how soon a given-up call notices
   char buf[4096];
   while (!ssh_channel_is_eof(ch)) {
-    int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 60000);
+    int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, kWaitMs);
     if (n < 0) return false;
     if (n == 0 && !ssh_channel_is_open(ch)) break;
+    if (n == 0 && call_given_up()) return false;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > cap) return false;
     if (n > 0) note_progress();

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/digest.hpp"
 #include "core/text.hpp"
@@ -19,7 +21,20 @@ std::string tool_of(const std::string& algo) { return algo == "blake3" ? "b3sum"
 // xargs hands the NUL-terminated names to the tool as arguments after
 // "--": no shell parses them, and a name starting with '-' is not an
 // option. One process hashes many files.
+// Tests only: SQUIRREL_TEST_SILENT_SERVER_HASH=1 makes the hash command of
+// a batch say nothing until its connection ends, so a test can give it up
+// as stalled without racing a real hash.
+bool silent_for_tests() {
+  const char* v = std::getenv("SQUIRREL_TEST_SILENT_SERVER_HASH");
+  return v && std::string_view(v) == "1";
+}
+
 std::string batch_command(const std::string& algo) { return fmt::format("LC_ALL=C xargs -0 {} --", tool_of(algo)); }
+
+std::string batch_command_for_paths(const std::string& algo) {
+  if (silent_for_tests()) return "while kill -0 $PPID 2>/dev/null; do sleep 1; done";
+  return batch_command(algo);
+}
 
 bool is_lower_hex(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -78,7 +93,7 @@ std::string probe_server_hash(Connection& c, const std::optional<std::string>& p
 std::vector<std::string> server_hashes(Connection& c, const std::string& algo, const std::vector<std::string>& paths) {
   std::string input;
   for (const auto& p : paths) input += p + '\0';
-  auto r = c.exec(batch_command(algo), input, 256 * paths.size() + 4096);
+  auto r = c.exec(batch_command_for_paths(algo), input, 256 * paths.size() + 4096);
   auto fields = r && r->status == 0 ? parse(r->out, algo, paths.size()) : std::nullopt;
   if (!fields)
     throw TransportError(EIO, fmt::format("the server's {} could not hash {}{}", tool_of(algo),
