@@ -47,9 +47,10 @@ void note_leftovers(const engine::RestoreReport& r) {
 // Restore without an index: say what the receipts did and did not vouch for.
 void warn_without_index(const engine::RestoreReport& r) {
   if (!r.without_index) return;
-  std::fprintf(stderr, "note: no index for volume \"%s\": %s the mirror, checked against %lld receipt(s)\n",
-               r.volume.c_str(), r.dry_run ? "would restore from" : "restored from",
-               static_cast<long long>(r.receipts_read));
+  std::fprintf(stderr, "note: no index for volume \"%s\": %s %s, checked against %lld %s(s)\n", r.volume.c_str(),
+               r.dry_run ? "would restore from" : "restored from",
+               r.from_segments ? "the destination's objects and packs" : "the mirror",
+               static_cast<long long>(r.receipts_read), r.from_segments ? "segment" : "receipt");
   if (r.companions_skipped > 0)
     std::fprintf(stderr, "warning: skipped %lld AppleDouble companion files (._*) no receipt names\n",
                  static_cast<long long>(r.companions_skipped));

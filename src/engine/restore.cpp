@@ -466,8 +466,9 @@ RestoreReport restore_without_index(const config::Config& cfg, store::Db& db, co
   auto warn = [&](const std::string& path, const std::string& msg) {
     if (listener) listener({RestoreEvent::Type::warning, path, msg, 0, 0, 0, 0});
   };
-  auto listing = content_addressed(d) ? restore_detail::list_content(*t, volume, warn)
-                                      : restore_detail::list_mirror(*t, volume, warn);
+  rep.from_segments = content_addressed(d);
+  auto listing = rep.from_segments ? restore_detail::list_content(*t, volume, warn)
+                                   : restore_detail::list_mirror(*t, volume, warn);
   select_items(listing.items, opts);
   copy_listing_counts(listing, rep);
   rep.selected = static_cast<std::int64_t>(listing.items.size());

@@ -66,8 +66,10 @@ struct RestoreReport {
   // Temp files that killed restore runs left beside targets, removed first.
   std::int64_t leftover_temps_removed = 0;
   std::vector<std::int64_t> leftover_runs;
-  // Restore without an index: files were checked against receipts.
+  // Restore without an index: files were checked against receipts (a
+  // mirror's) or segments (a content-addressed or packed destination's).
   bool without_index = false;
+  bool from_segments = false;
   std::int64_t unnamed = 0;                 // restored although no receipt vouches for them
   std::int64_t companions_skipped = 0, others_skipped = 0;
   std::int64_t receipts_read = 0, receipts_unreadable = 0;

@@ -85,6 +85,8 @@ TEST_F(ContentLoop, RestoreWithoutTheIndexReplaysTheSegments) {
   auto out = sb.tmp() / "fresh";
   auto r = restore_to(out);
   EXPECT_EQ(r.restored, 3);
+  EXPECT_TRUE(r.without_index && r.from_segments) << "said as segments of objects, not a mirror's receipts";
+  EXPECT_EQ(r.receipts_read, 2) << "one segment per push";
   EXPECT_EQ(files_of(tree_of(out)), user_files(sb.src())) << "the latest segment line of each path wins";
   EXPECT_FALSE(fs::exists(out / "a.txt")) << "a.txt was deleted";
 }
