@@ -46,7 +46,9 @@ bool stat_clean(const dest::Stat& st, std::int64_t recorded_size, std::int64_t r
 
 WorldCheck::WorldCheck(const config::Config& cfg, store::Db& db, std::string volume,
                        const std::vector<std::string>& targets, const sync::TransportFactory& transport)
-    : db_(db), volume_(std::move(volume)) {
+    : db_(db),
+      volume_(std::move(volume)),
+      volume_id_(db.query_i64("SELECT id FROM volumes WHERE name = ?", {store::Value{volume_}}).value_or(0)) {
   for (const auto& name : targets) {
     auto& t = targets_[name];
     t.name = name;
@@ -112,15 +114,13 @@ std::vector<WorldCheck::Copy> WorldCheck::copies_of(const std::string& target, c
   return out;
 }
 
-std::vector<WorldCheck::Copy> WorldCheck::object_of(const std::string& target, const GateFile& f, const Digest& hash) {
-  auto volume_id = db_.query_i64("SELECT id FROM volumes WHERE name = ?", {store::Value{volume_}}).value_or(0);
-  if (store::object_recorded(db_, f.content_id, target)) {
-    auto size = db_.query_i64("SELECT size_bytes FROM contents WHERE id = ?", {store::Value{f.content_id}}).value_or(-1);
-    return {Copy{0, volume_id, size, kObjectMtime, sync::object_name(hash), f.content_id, std::nullopt}};
-  }
-  auto place = store::pack_place(db_, f.content_id, target);
+std::vector<WorldCheck::Copy> WorldCheck::object_of(const std::string& target, const Want& w) {
+  if (store::object_recorded(db_, w.file->content_id, target))
+    return {Copy{0, volume_id_, w.size, kObjectMtime, sync::object_name(w.hash), w.file->content_id, std::nullopt}};
+  auto place = store::pack_place(db_, w.file->content_id, target);
   if (!place) return {};
-  return {Copy{0, volume_id, place->pack_size, kObjectMtime, "packs/" + to_hex(place->key), f.content_id, place->key}};
+  return {Copy{0, volume_id_, place->pack_size, kObjectMtime, "packs/" + to_hex(place->key), w.file->content_id,
+               place->key}};
 }
 
 void WorldCheck::record_finding(Target& t, const Copy& c, GateCause cause, const std::string& detail,
@@ -141,7 +141,7 @@ std::vector<WorldCheck::Look> WorldCheck::look_at(Target& t, const std::vector<W
   std::vector<std::size_t> recorded;  // batch positions with a recorded copy
   std::vector<std::string> names;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto copies = t.objects ? object_of(t.name, *batch[i].file, batch[i].hash) : copies_of(t.name, *batch[i].file);
+    auto copies = t.objects ? object_of(t.name, batch[i]) : copies_of(t.name, *batch[i].file);
     if (copies.empty()) continue;
     looks[i].copy = copies.front();
     recorded.push_back(i);

@@ -92,7 +92,7 @@ class WorldCheck {
     std::string error;  // an I/O error stat'ing or hashing the copy
   };
   std::vector<Copy> copies_of(const std::string& target, const GateFile& f);
-  std::vector<Copy> object_of(const std::string& target, const GateFile& f, const Digest& hash);
+  std::vector<Copy> object_of(const std::string& target, const Want& w);
   std::vector<Look> look_at(Target& t, const std::vector<Want>& batch);
   void hash_copies(Target& t, std::vector<Look*>& clean);
   std::optional<GateRefusal> judge(Target& t, const Want& w, const Look& l, std::int64_t run_id);
@@ -100,6 +100,7 @@ class WorldCheck {
 
   store::Db& db_;
   std::string volume_;
+  std::int64_t volume_id_;
   std::map<std::string, Target> targets_;
   std::int64_t rehashed_ = 0;
 };
