@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
 #include <cstring>
 
@@ -61,11 +60,7 @@ void scan_volume(dest::Transport& t, const std::string& volume, RecoverPlan& pla
   for (const auto& e : t.list(dir)) {
     if (e.stat.type != dest::EntryType::file) continue;
     if (e.name.starts_with("index-") && e.name.ends_with(".db")) plan.snapshots.push_back(parse_snapshot_name(volume, e));
-    std::int64_t id = 0;
-    if (!e.name.starts_with("run-")) continue;
-    auto [end, ec] = std::from_chars(e.name.data() + 4, e.name.data() + e.name.size(), id);
-    if (ec == std::errc() && end == e.name.data() + e.name.size())
-      plan.newest_receipt[volume] = std::max(plan.newest_receipt[volume], id);
+    if (auto id = dest::run_id_in(e.name)) plan.newest_receipt[volume] = std::max(plan.newest_receipt[volume], *id);
   }
 }
 

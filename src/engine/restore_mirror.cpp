@@ -11,7 +11,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -49,15 +48,6 @@ struct Receipts {
     return exact.contains(path) || (!spelled.empty() && spelled.contains(spelling_of(path)));
   }
 };
-
-// "run-<canonical positive decimal>" -> the run id.
-std::optional<std::int64_t> receipt_run(const std::string& name) {
-  if (!name.starts_with("run-") || name.size() < 5 || name[4] == '0') return std::nullopt;
-  std::int64_t id = 0;
-  auto [end, ec] = std::from_chars(name.data() + 4, name.data() + name.size(), id);
-  if (ec != std::errc() || end != name.data() + name.size()) return std::nullopt;
-  return id;
-}
 
 std::string read_all(dest::Transport& t, const std::string& name) {
   auto in = t.get(name);
@@ -129,7 +119,7 @@ Receipts fold_receipts(dest::Transport& t, const std::string& dir, MirrorListing
   if (t.stat(dir).type != dest::EntryType::directory) return vouched;
   std::map<std::int64_t, std::string> runs;
   for (const auto& e : t.list(dir))
-    if (auto id = receipt_run(e.name); id && e.stat.type == dest::EntryType::file) runs[*id] = dir + "/" + e.name;
+    if (auto id = dest::run_id_in(e.name); id && e.stat.type == dest::EntryType::file) runs[*id] = dir + "/" + e.name;
   for (const auto& [id, name] : runs) {
     try {
       for (auto& l : parse_receipt(read_all(t, name))) {

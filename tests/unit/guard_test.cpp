@@ -139,6 +139,19 @@ const std::vector<RenameCase>& rename_cases() {
   return cases;
 }
 
+// The one reading of run-named folders and files: a canonical positive
+// decimal after the prefix, nothing else.
+TEST(GuardTable, RunNamesAreReadOneWay) {
+  const std::vector<std::pair<std::string, std::optional<std::int64_t>>> cases = {
+      {"run-7", 7},           {"run-1234567", 1234567}, {"run-07", std::nullopt}, {"run-0", std::nullopt},
+      {"run-+7", std::nullopt}, {"run--7", std::nullopt}, {"run-7x", std::nullopt}, {"run-", std::nullopt},
+      {"run-7 ", std::nullopt}, {"Run-7", std::nullopt},  {"run-99999999999999999999", std::nullopt},
+  };
+  for (const auto& [name, id] : cases) EXPECT_EQ(dest::run_id_in(name), id) << name;
+  EXPECT_EQ(dest::run_id_in("map-12", "map-"), 12);
+  EXPECT_EQ(dest::run_id_in("run-12", "map-"), std::nullopt);
+}
+
 TEST(GuardTable, RenameDecisions) {
   for (const auto& c : rename_cases()) {
     SCOPED_TRACE(testing::Message() << c.why << ": " << testing::PrintToString(c.from) << " -> "

@@ -14,6 +14,16 @@
 
 namespace sq::dest {
 
+std::optional<std::int64_t> run_id_in(std::string_view name, std::string_view prefix) {
+  if (!name.starts_with(prefix)) return std::nullopt;
+  auto digits = name.substr(prefix.size());
+  if (digits.empty() || digits[0] < '1' || digits[0] > '9') return std::nullopt;
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return id;
+}
+
 namespace {
 
 constexpr std::string_view kStaging = ".squirrel-staging";
@@ -48,17 +58,7 @@ std::optional<VolumeName> parse(const std::string& name) {
   return out;
 }
 
-// The id of a "run-<id>" component whose id is a canonical positive
-// decimal ("run-007", "run-0", "run-+7" are not); 0 otherwise.
-std::int64_t run_dir_id(std::string_view component) {
-  if (!component.starts_with("run-")) return 0;
-  auto digits = component.substr(4);
-  if (digits.empty() || digits[0] < '1' || digits[0] > '9') return 0;
-  std::int64_t id = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return 0;
-  return id;
-}
+std::int64_t run_dir_id(std::string_view component) { return run_id_in(component).value_or(0); }
 
 bool is_staging_key(std::string_view s) {
   if (s.size() != 64) return false;
@@ -146,8 +146,7 @@ bool is_artifact_name(const GuardContext& g, const std::string& name) {
   std::string_view dir(name.data(), slash), file(name.data() + slash + 1, name.size() - slash - 1);
   if (dir == "objects") return is_staging_key(file);
   if (dir != "packs" || g.layout != Layout::packed) return false;
-  return is_staging_key(file) || (file.starts_with("map-") && run_dir_id(fmt::format("run-{}", file.substr(4))) ==
-                                                                     g.run_id);
+  return is_staging_key(file) || run_id_in(file, "map-") == g.run_id;
 }
 
 // Where this run's staged bytes may go in the destination's layout.

@@ -269,6 +269,10 @@ void note_progress();
 bool call_given_up();
 
 bool is_clean_name(const std::string& name);
+// The run id N of a name "<prefix>N" whose N is a canonical positive
+// decimal ("run-7"; not "run-07", "run-0", "run-+7" or "run-7x"): the one
+// reading of the run-named folders and files squirrel writes.
+std::optional<std::int64_t> run_id_in(std::string_view name, std::string_view prefix = "run-");
 
 // ---- the one name guard ----------------------------------------------------
 

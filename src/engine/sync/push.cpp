@@ -109,14 +109,8 @@ void clean_staging(Push& p) {
   if (p.t->stat(dir).type != dest::EntryType::directory) return;
   for (const auto& e : p.t->list(dir)) {
     std::string sub = dir + "/" + e.name;
-    if (!e.name.starts_with("run-") || e.stat.type != dest::EntryType::directory) continue;
-    std::int64_t id = 0;
-    try {
-      id = std::stoll(e.name.substr(4));
-    } catch (...) {
-      continue;
-    }
-    if (id == p.run_id) continue;
+    auto id = dest::run_id_in(e.name);
+    if (!id || e.stat.type != dest::EntryType::directory || *id == p.run_id) continue;
     try {
       for (const auto& f : p.t->list(sub)) p.t->remove(sub + "/" + f.name);
       p.t->remove(sub);

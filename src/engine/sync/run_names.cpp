@@ -1,6 +1,5 @@
 // The run ids a mirror names: a database that does not know the mirror's
 // runs continues its own numbering above them.
-#include <charconv>
 
 #include "engine/sync/mirror.hpp"
 #include "engine/sync/push.hpp"
@@ -17,12 +16,7 @@ std::optional<std::int64_t> run_named(std::string_view name) {
     if (at == std::string_view::npos) return std::nullopt;
     name.remove_prefix(at + 1);
   }
-  if (!name.starts_with("run-")) return std::nullopt;
-  name.remove_prefix(4);
-  std::int64_t id = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
-  if (ec != std::errc() || end != name.data() + name.size() || id < 0) return std::nullopt;
-  return id;
+  return dest::run_id_in(name);
 }
 
 }  // namespace
