@@ -9,7 +9,7 @@
 #include "cli/render.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 
 namespace sq::cli {
 

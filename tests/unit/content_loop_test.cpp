@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/offload/offload.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "engine/sync/verify.hpp"
 #include "store/alarms.hpp"
 #include "store/artifacts.hpp"

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/text.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "engine/sync/plan.hpp"
 #include "engine/volume.hpp"
 #include "store/volumes.hpp"

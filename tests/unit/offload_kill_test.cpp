@@ -11,7 +11,7 @@
 
 #include "engine/index.hpp"
 #include "engine/offload/offload.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "sync_util.hpp"
 
 using namespace sq;

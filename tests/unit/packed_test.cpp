@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/offload/offload.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "engine/sync/verify.hpp"
 #include "store/artifacts.hpp"
 #include "sync_util.hpp"

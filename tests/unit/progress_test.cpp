@@ -10,7 +10,7 @@
 
 #include "cli/progress.hpp"
 #include "engine/offload/offload.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "engine/sync/verify.hpp"
 #include "sync_util.hpp"
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/text.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "engine/sync/plan.hpp"
 #include "sync_util.hpp"
 

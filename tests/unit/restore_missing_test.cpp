@@ -7,7 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "engine/restore_internal.hpp"
+#include "engine/restore/internal.hpp"
 #include "loop_util.hpp"
 
 namespace {

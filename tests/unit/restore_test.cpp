@@ -20,7 +20,7 @@
 
 #include "core/error.hpp"
 #include "engine/offload/offload.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "engine/sync/verify.hpp"
 #include "sync_util.hpp"
 

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/text.hpp"
-#include "engine/restore_internal.hpp"
+#include "engine/restore/internal.hpp"
 #include "engine/sync/push.hpp"
 #include "store/evidence.hpp"
 #include "store/files.hpp"

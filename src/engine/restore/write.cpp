@@ -1,6 +1,6 @@
 // The one write path of `restore`: bytes are streamed from the destination
 // into a temp file beside the target while hashed and checked; the driver
-// (restore_run.cpp) flushes a batch of temps and only then renames each
+// (restore/run.cpp) flushes a batch of temps and only then renames each
 // onto its target name without replacing anything, so a target name never
 // holds a partial, unverified or unflushed file. The temp files a
 // killed restore left behind are removed here too, once provably its own.
@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
-#include "engine/restore_internal.hpp"
+#include "engine/restore/internal.hpp"
 #include "engine/sync/packed/member_reader.hpp"
 #include "store/files.hpp"
 

@@ -1,9 +1,9 @@
 #pragma once
 // Pieces of `restore` shared by its translation units: what one file to
-// restore is, how the mirror is read without an index (restore_mirror.cpp),
+// restore is, how the mirror is read without an index (listing.cpp),
 // the one safe write path every restored file goes through
-// (restore_write.cpp), and the parallel driver over a list of files
-// (restore_run.cpp).
+// (write.cpp), and the parallel driver over a list of files
+// (run.cpp).
 #include <cstdint>
 #include <functional>
 #include <new>
@@ -15,7 +15,7 @@
 #include "core/hash.hpp"
 #include "engine/dest/transport.hpp"
 #include "engine/sync/packed/member_reader.hpp"
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 #include "store/files.hpp"
 
 namespace sq::engine::restore_detail {
@@ -35,7 +35,7 @@ struct RestoreItem {
   std::vector<std::string> others;  // other recorded copies of the same content there, best first
 };
 
-// ---- restore without an index (restore_mirror.cpp) ------------------------------
+// ---- restore without an index (listing.cpp) ------------------------------
 
 using WarnFn = std::function<void(const std::string& path, const std::string& message)>;
 
@@ -56,7 +56,7 @@ MirrorListing list_mirror(dest::Transport& t, const std::string& volume, const W
 // member the placement maps (packs/map-*) name, else objects/<its hash>.
 MirrorListing list_content(dest::Transport& t, const std::string& volume, const WarnFn& warn);
 
-// ---- the safe write path (restore_write.cpp) -------------------------------------
+// ---- the safe write path (write.cpp) -------------------------------------
 
 // A copy buffer aligned for O_DIRECT writes.
 class CopyBuffer {
@@ -91,7 +91,7 @@ Fd open_existing_dir(int base, const std::string& folder);
 bool already_correct(int parent, const std::string& name, const RestoreItem& it, CopyBuffer& buf);
 // Streams the item's copy into `tmp` (created exclusively in `parent`) while
 // hashing, checks size and hash and sets the mtime; making it durable is
-// the caller's (a batch at a time, restore_run.cpp). On any failure
+// the caller's (a batch at a time, restore/run.cpp). On any failure
 // the temp file is removed, so bad or partial bytes never stay behind.
 // Returns the number of bytes written.
 // A pack member is read through `cursors` when given (see
@@ -128,7 +128,7 @@ inline constexpr std::size_t kCopyBuffer = 2 << 20;
 
 }  // namespace sq::engine::restore_detail
 
-// ---- restoring a list of items (restore_run.cpp) ---------------------------------
+// ---- restoring a list of items (run.cpp) ---------------------------------
 
 namespace sq::engine::restore_detail {
 

@@ -1,4 +1,4 @@
-#include "engine/restore.hpp"
+#include "engine/restore/restore.hpp"
 
 #include <fmt/format.h>
 
@@ -16,7 +16,7 @@
 #include "core/text.hpp"
 #include "engine/dest/transport.hpp"
 #include "engine/offload/offload.hpp"
-#include "engine/restore_internal.hpp"
+#include "engine/restore/internal.hpp"
 #include "engine/sync/mirror.hpp"
 #include "engine/sync/push.hpp"
 #include "engine/volume.hpp"

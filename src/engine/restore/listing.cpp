@@ -17,7 +17,7 @@
 
 #include "core/reserved.hpp"
 #include "core/text.hpp"
-#include "engine/restore_internal.hpp"
+#include "engine/restore/internal.hpp"
 #include "engine/sync/plan.hpp"
 #include "engine/volume.hpp"
 

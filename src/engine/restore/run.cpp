@@ -20,7 +20,7 @@
 #include <thread>
 
 #include "core/error.hpp"
-#include "engine/restore_internal.hpp"
+#include "engine/restore/internal.hpp"
 
 namespace sq::engine::restore_detail {
 
