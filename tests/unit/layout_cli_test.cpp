@@ -283,4 +283,24 @@ TEST_F(LayoutCli, DestinationCheckOfAnUnknownOrRemoteDestination) {
   EXPECT_THAT(r.out, HasSubstr("warn  transport   a s3 destination cannot be examined by this squirrel yet"));
 }
 
+// Through the binary: a restore without the index says what it read — the
+// destination's objects and packs, checked against its segments.
+TEST(PackedCli, ARestoreWithoutTheIndexNamesPacksAndSegments) {
+  LoopSandbox s;
+  s.write_config_raw("[volumes.photos]\npath = \"" + s.volume_dir().string() +
+                     "\"\nsync_to = [\"usb\"]\n\n[destinations.usb]\ntype = \"local\"\nlayout = \"packed\"\n"
+                     "pack_threshold = \"1KiB\"\nroot = \"" + s.dest_root().string() + "\"\n");
+  s.put("a.txt", "alpha");
+  s.put("big.bin", std::string(5000, 'B'));
+  s.ok({"index", "photos"});
+  s.ok({"sync", "photos", "--to", "usb", "--init"});
+  fs::remove(s.db_path());
+  auto out = s.root() / "out";
+  auto r = s.ok({"restore", "photos", "--to", out.string()});
+  EXPECT_NE(r.err.find("restored from the destination's objects and packs, checked against 1 segment(s)"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(sq::test::read_file(out / "a.txt"), "alpha");
+  EXPECT_EQ(sq::test::read_file(out / "big.bin"), std::string(5000, 'B'));
+}
+
 }  // namespace
