@@ -35,7 +35,9 @@ class Compressor {
     // One worker compresses while the caller reads and tars. zstd's
     // streaming output with workers does not depend on how many there are,
     // but differs from its single-threaded output: the count stays fixed.
-    check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_nbWorkers, 1));
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_nbWorkers, 1)))
+      throw Error(ErrorKind::io, "this libzstd cannot compress on a worker thread (built without multithreading), "
+                                 "so its packs could differ from other machines' — install Debian's libzstd1");
   }
   // The tar arrives a header or a read at a time; zstd gets it in larger
   // pieces (each call to a zstd stream with a worker takes a lock).
