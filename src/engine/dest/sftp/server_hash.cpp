@@ -21,6 +21,8 @@ std::string tool_of(const std::string& algo) { return algo == "blake3" ? "b3sum"
 // xargs hands the NUL-terminated names to the tool as arguments after
 // "--": no shell parses them, and a name starting with '-' is not an
 // option. One process hashes many files.
+std::string batch_command(const std::string& algo) { return fmt::format("LC_ALL=C xargs -0 {} --", tool_of(algo)); }
+
 // Tests only: SQUIRREL_TEST_SILENT_SERVER_HASH=1 makes the hash command of
 // a batch say nothing until its connection ends, so a test can give it up
 // as stalled without racing a real hash.
@@ -28,8 +30,6 @@ bool silent_for_tests() {
   const char* v = std::getenv("SQUIRREL_TEST_SILENT_SERVER_HASH");
   return v && std::string_view(v) == "1";
 }
-
-std::string batch_command(const std::string& algo) { return fmt::format("LC_ALL=C xargs -0 {} --", tool_of(algo)); }
 
 std::string batch_command_for_paths(const std::string& algo) {
   if (silent_for_tests()) return "while kill -0 $PPID 2>/dev/null; do sleep 1; done";

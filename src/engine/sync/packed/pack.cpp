@@ -34,7 +34,7 @@ class Compressor {
     check(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1));
     // One worker compresses while the caller reads and tars. zstd's
     // streaming output with workers does not depend on how many there are,
-    // but differs from its single-threaded output: the count stays fixed.
+    // but may differ from its single-threaded output: the count stays fixed.
     if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_nbWorkers, 1)))
       throw Error(ErrorKind::io, "this libzstd cannot compress on a worker thread (built without multithreading), "
                                  "so its packs could differ from other machines' — install Debian's libzstd1");
