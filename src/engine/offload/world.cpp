@@ -119,7 +119,7 @@ std::vector<WorldCheck::Copy> WorldCheck::object_of(const std::string& target, c
     return {Copy{0, volume_id_, w.size, kObjectMtime, sync::object_name(w.hash), w.file->content_id, std::nullopt}};
   auto place = store::pack_place(db_, w.file->content_id, target);
   if (!place) return {};
-  return {Copy{0, volume_id_, place->pack_size, kObjectMtime, "packs/" + to_hex(place->key), w.file->content_id,
+  return {Copy{0, volume_id_, place->pack_size, kObjectMtime, sync::pack_name(place->key), w.file->content_id,
                place->key}};
 }
 

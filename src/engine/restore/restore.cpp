@@ -365,7 +365,7 @@ void find_objects(store::Db& db, const std::string& dest, std::vector<RestoreIte
     if (store::object_recorded(db, it.content_id, dest)) {
       it.source = sync::object_name(*it.hash);
     } else if (auto pl = store::pack_place(db, it.content_id, dest)) {
-      it.source = "packs/" + to_hex(pl->key);
+      it.source = sync::pack_name(pl->key);
       it.member_offset = pl->offset;
       it.member_length = pl->length;
     }

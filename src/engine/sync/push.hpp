@@ -80,6 +80,7 @@ void remove_own_staging(Push& p);                       // after the finish; nev
 inline constexpr const char* kObjectsDir = "objects";
 inline constexpr const char* kSegmentDir = "index";
 std::string object_name(const Digest& hash);            // objects/<64 hex>
+std::string pack_name(const Digest& key);               // packs/<64 hex>
 // The volume's present contents, one source each: what the push uploads
 // (every one the destination does not hold by the records), and the
 // delta's contents it holds already by the records.

@@ -29,6 +29,8 @@ namespace sq::engine::sync {
 
 std::string object_name(const Digest& hash) { return fmt::format("{}/{}", kObjectsDir, to_hex(hash)); }
 
+std::string pack_name(const Digest& key) { return "packs/" + to_hex(key); }
+
 namespace {
 
 

@@ -40,37 +40,36 @@ struct Recorded {
   std::string name;               // objects/<hex>
 };
 
-std::vector<Recorded> recorded_objects(store::Db& db, const std::string& dest) {
-  store::Stmt st(db,
-                 "SELECT o.content_id, c.blake3, c.size_bytes, o.checksum_algo, o.checksum, o.verified_at_ns FROM "
-                 "remote_objects o JOIN contents c ON c.id = o.content_id WHERE o.destination = ? ORDER BY c.blake3");
+// Rows of (content id, hash, size, algo, checksum, verified at), named by
+// `name_of` their hash.
+std::vector<Recorded> recorded(store::Db& db, const char* sql, const std::string& dest,
+                               std::string (*name_of)(const Digest&)) {
+  store::Stmt st(db, sql);
   st.bind(1, dest);
   std::vector<Recorded> out;
   while (st.step()) {
     Recorded r{st.i64(0), st.digest(1), st.i64(2), {}, {}, st.is_null(5) ? -1 : st.i64(5), {}};
     if (!st.is_null(3)) r.algo = st.text(3);
     if (!st.is_null(4)) r.checksum = st.text(4);
-    r.name = object_name(r.hash);
+    r.name = name_of(r.hash);
     out.push_back(std::move(r));
   }
   return out;
 }
 
+std::vector<Recorded> recorded_objects(store::Db& db, const std::string& dest) {
+  return recorded(db,
+                  "SELECT o.content_id, c.blake3, c.size_bytes, o.checksum_algo, o.checksum, o.verified_at_ns FROM "
+                  "remote_objects o JOIN contents c ON c.id = o.content_id WHERE o.destination = ? ORDER BY c.blake3",
+                  dest, &object_name);
+}
+
 // The packs the destination holds: named by the BLAKE3 of their bytes.
 std::vector<Recorded> recorded_packs(store::Db& db, const std::string& dest) {
-  store::Stmt st(db,
-                 "SELECT p.pack_key, p.size_bytes, r.checksum_algo, r.checksum, r.verified_at_ns FROM remote_packs r "
-                 "JOIN packs p ON p.id = r.pack_id WHERE r.destination = ? ORDER BY p.pack_key");
-  st.bind(1, dest);
-  std::vector<Recorded> out;
-  while (st.step()) {
-    Recorded r{0, st.digest(0), st.i64(1), {}, {}, st.is_null(4) ? -1 : st.i64(4), {}};
-    if (!st.is_null(2)) r.algo = st.text(2);
-    if (!st.is_null(3)) r.checksum = st.text(3);
-    r.name = "packs/" + to_hex(r.hash);
-    out.push_back(std::move(r));
-  }
-  return out;
+  return recorded(db,
+                  "SELECT 0, p.pack_key, p.size_bytes, r.checksum_algo, r.checksum, r.verified_at_ns FROM remote_packs "
+                  "r JOIN packs p ON p.id = r.pack_id WHERE r.destination = ? ORDER BY p.pack_key",
+                  dest, &pack_name);
 }
 
 std::map<std::string, dest::Stat> listing(dest::Transport& t, const std::string& dir) {

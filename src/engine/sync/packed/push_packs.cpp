@@ -132,8 +132,6 @@ std::optional<BuiltPack> build_group(Push& p, std::vector<const PlannedWrite*>& 
   return std::nullopt;
 }
 
-std::string pack_name(const Digest& key) { return "packs/" + to_hex(key); }
-
 // A pack already at its name: taken when it hashes to its key.
 bool holds_pack(Push& p, const BuiltPack& b) {
   auto st = p.t->stat(pack_name(b.key));
